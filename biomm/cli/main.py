@@ -1,0 +1,99 @@
+"""Entry point of the ``biomm`` command.
+
+Exit codes: 0 success, 1 problems found in the input (e.g. an invalid manifest), 2 usage error
+(bad option, missing file argument, invalid schema).
+
+Example:
+    >>> from typer.testing import CliRunner
+    >>> result = CliRunner().invoke(app, ["--version"])
+    >>> result.exit_code, result.output.startswith("biomm ")
+    (0, True)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from biomm._version import __version__
+from biomm.cli.cohort import cohort_app
+
+app = typer.Typer(
+    name="biomm",
+    help="Biomedical multimodal analysis: cohorts of WSIs, ECGs, retinal images, EHR and "
+    "reports.\n\nStart with `biomm demo`, then `biomm cohort validate your_manifest.csv`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(cohort_app, name="cohort")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"biomm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True,
+                     help="Print the biomm version and exit."),
+    ] = False,
+) -> None:
+    """Biomedical multimodal analysis."""
+
+
+@app.command()
+def info(
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Print versions of biomm, Python, torch and optional packages, and the CUDA devices.
+
+    Paste the output into bug reports.
+
+    Example:
+
+        biomm info --json > env.json
+    """
+    from biomm.info import collect_info, format_info
+
+    data = collect_info()
+    typer.echo(json.dumps(data, indent=2) if as_json else format_info(data))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("biomm-demo"),
+    patients: Annotated[int, typer.Option(min=2, help="Number of synthetic patients.")] = 120,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Build the demo cohort in real file formats and validate it (the main job).
+
+    Writes pyramidal SVS slides, 12-lead WFDB ECGs, fundus PNGs, reports and an EHR table with
+    missing cells into OUT, with a manifest (cohort.csv) and schema (schema.yaml), then
+    validates the manifest and prints modality availability.
+
+    Example:
+
+        biomm demo --out demo-run --patients 120
+    """
+    from biomm.cli.demo import run_demo
+
+    raise typer.Exit(run_demo(out, n_patients=patients, seed=seed, progress=progress))
+
+
+def main() -> None:
+    """Run the ``biomm`` command (console-script entry point)."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,169 @@
+"""Validation problems and the report that collects them.
+
+Example:
+    >>> report = ValidationReport([
+    ...     Problem("error", "file_not_found", "file not found", row=2, column="wsi",
+    ...             value="slides/b.svs"),
+    ...     Problem("warning", "no_modalities", "patient has no modality", row=3),
+    ... ])
+    >>> report.ok, report.ok_strict, len(report.errors)
+    (False, False, 1)
+    >>> print(report.problems[0])
+    error [file_not_found] row 2, column 'wsi', value 'slides/b.svs': file not found
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import pandas as pd
+
+from biomm.errors import ManifestError
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a manifest.
+
+    Attributes:
+        severity: ``error`` (the cohort cannot be used as is) or ``warning``.
+        code: Stable machine-readable code, e.g. ``duplicate_id``, ``file_not_found``.
+        message: The reason, in words.
+        row: 0-based data row of the manifest (``df.iloc[row]``), if the problem is in a row.
+        column: The manifest column, if any.
+        value: The offending cell value as text, if any.
+        file: The resolved file the problem is about, if any.
+    """
+
+    severity: Severity
+    code: str
+    message: str
+    row: int | None = None
+    column: str | None = None
+    value: str | None = None
+    file: str | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        if self.value is not None:
+            shown = self.value if len(self.value) <= 80 else self.value[:77] + "..."
+            where.append(f"value {shown!r}")
+        location = ", ".join(where)
+        sep = f" {location}: " if location else " "
+        return f"{self.severity} [{self.code}]{sep}{self.message}"
+
+
+class ValidationReport:
+    """Every problem found in a manifest, errors and warnings.
+
+    Args:
+        problems: The problems, in the order found.
+        source: The manifest file, if any (used in messages).
+    """
+
+    def __init__(self, problems: list[Problem], source: str | None = None) -> None:
+        self.problems = sorted(
+            problems,
+            key=lambda p: (p.severity != "error", p.row if p.row is not None else -1, p.code),
+        )
+        self.source = source
+
+    @property
+    def errors(self) -> list[Problem]:
+        """Problems of severity ``error``."""
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """Problems of severity ``warning``."""
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no error (warnings allowed)."""
+        return not self.errors
+
+    @property
+    def ok_strict(self) -> bool:
+        """True when there is neither an error nor a warning."""
+        return not self.problems
+
+    def codes(self) -> set[str]:
+        """The set of problem codes found.
+
+        Example:
+            >>> ValidationReport([Problem("error", "duplicate_id", "dup", row=1)]).codes()
+            {'duplicate_id'}
+        """
+        return {p.code for p in self.problems}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per problem (columns: severity, code, row, column, value, file, message).
+
+        Example:
+            >>> ValidationReport([]).to_frame().columns.tolist()
+            ['severity', 'code', 'row', 'column', 'value', 'file', 'message']
+        """
+        cols = ["severity", "code", "row", "column", "value", "file", "message"]
+        return pd.DataFrame([asdict(p) for p in self.problems], columns=cols)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary: source, counts and the problem list.
+
+        Example:
+            >>> ValidationReport([]).to_dict()["n_errors"]
+            0
+        """
+        return {
+            "source": self.source,
+            "ok": self.ok,
+            "n_errors": len(self.errors),
+            "n_warnings": len(self.warnings),
+            "problems": [asdict(p) for p in self.problems],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Serialise :meth:`to_dict` as JSON.
+
+        Example:
+            >>> import json
+            >>> json.loads(ValidationReport([]).to_json())["ok"]
+            True
+        """
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def raise_if_errors(self, strict: bool = False) -> None:
+        """Raise :class:`~biomm.errors.ManifestError` listing every error (and, if ``strict``,
+        every warning).
+
+        Example:
+            >>> ValidationReport([Problem("warning", "w", "minor")]).raise_if_errors()
+            >>> ValidationReport([Problem("warning", "w", "minor")]).raise_if_errors(strict=True)
+            Traceback (most recent call last):
+            ...
+            biomm.errors.ManifestError: 1 problem(s): warning [w] minor
+        """
+        bad = self.problems if strict else self.errors
+        if bad:
+            listing = "; ".join(str(p) for p in bad[:20])
+            more = f"; … and {len(bad) - 20} more" if len(bad) > 20 else ""
+            raise ManifestError(f"{len(bad)} problem(s): {listing}{more}", path=self.source)
+
+    def __len__(self) -> int:
+        return len(self.problems)
+
+    def __str__(self) -> str:
+        head = f"{self.source or 'manifest'}: {len(self.errors)} error(s), "
+        head += f"{len(self.warnings)} warning(s)"
+        return "\n".join([head, *(f"  {p}" for p in self.problems)])
+
+    def __repr__(self) -> str:
+        return f"ValidationReport(errors={len(self.errors)}, warnings={len(self.warnings)})"

@@ -1,0 +1,319 @@
+"""Manifest validation: every problem with row, column, value and reason.
+
+Checks, in order: structure (required and declared columns), ids (blank, duplicated),
+modality references (path escaping the data root, missing file, empty file, unknown or
+mismatched format), the EHR table, targets (type mismatches, unknown classes, negative times,
+events outside {0, 1}), splits (unknown values, non-integer folds, a patient in more than one
+split or fold) and patients without any modality.
+
+Example:
+    >>> import pandas as pd
+    >>> from biomm import Cohort
+    >>> df = pd.DataFrame({"patient_id": ["a", "b"], "split": ["train", "tset"],
+    ...                    "report": ["ok", "ok"]})
+    >>> [p.code for p in Cohort(df).validate().problems]
+    ['invalid_split']
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from biomm.cohort.probe import probe_file
+from biomm.cohort.report import Problem, ValidationReport
+from biomm.cohort.targets import parse_target
+from biomm.errors import ManifestError
+
+if TYPE_CHECKING:
+    from biomm.cohort.manifest import Cohort
+
+#: Accepted values of a split column (case-insensitive).
+SPLIT_VALUES = ("train", "val", "test")
+_SPLIT_SYNONYMS = {"valid": "val", "validation": "val", "dev": "val", "training": "train",
+                   "testing": "test", "holdout": "test"}
+
+
+def normalise_split(value: object) -> str | None:
+    """Map a split cell to ``train``/``val``/``test``, or None when it is not one.
+
+    Example:
+        >>> normalise_split(" Validation "), normalise_split("train"), normalise_split("x")
+        ('val', 'train', None)
+    """
+    text = str(value).strip().lower()
+    text = _SPLIT_SYNONYMS.get(text, text)
+    return text if text in SPLIT_VALUES else None
+
+
+def _is_blank(value: object) -> bool:
+    if value is None:
+        return True
+    try:
+        if pd.isna(value):  # type: ignore[arg-type]
+            return True
+    except (TypeError, ValueError):
+        return False
+    return isinstance(value, str) and not value.strip()
+
+
+def _text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def validate_cohort(cohort: Cohort, *, probe_files: bool = True) -> ValidationReport:
+    """Validate a cohort; see the module docstring for the checks.
+
+    Args:
+        cohort: The cohort.
+        probe_files: Check that referenced files exist and look like their modality.
+
+    Example:
+        >>> import pandas as pd
+        >>> from biomm import Cohort
+        >>> report = validate_cohort(Cohort(pd.DataFrame({"id": [1]})))
+        >>> [p.code for p in report.errors]
+        ['missing_column']
+    """
+    problems: list[Problem] = []
+    table = cohort.table
+    schema = cohort.schema
+    source = str(cohort.source) if cohort.source else None
+    if table.empty:
+        problems.append(Problem("error", "empty_manifest", "the manifest has no rows"))
+    missing_columns = [
+        (col, role) for col, role in schema.declared_columns().items() if col not in table
+    ]
+    for col, role in missing_columns:
+        problems.append(Problem("error", "missing_column",
+                                f"column {col!r} ({role}) is not in the manifest", column=col))
+    if schema.patient_id not in table or table.empty:
+        return ValidationReport(problems, source)
+
+    problems += _check_ids(cohort)
+    problems += _check_references(cohort, probe_files)
+    problems += _check_ehr(cohort)
+    problems += _check_targets(cohort)
+    problems += _check_splits(cohort)
+    problems += _check_coverage(cohort)
+    return ValidationReport(problems, source)
+
+
+def _check_ids(cohort: Cohort) -> list[Problem]:
+    problems = []
+    table, schema = cohort.table, cohort.schema
+    pid = schema.patient_id
+    for row, value in enumerate(table[pid].tolist()):
+        if _is_blank(value):
+            problems.append(Problem("error", "missing_id", "patient id is empty", row=row,
+                                    column=pid))
+    key = schema.sample_id if schema.sample_id and schema.sample_id in table else pid
+    what = "sample id" if key != pid else "patient id (one row per patient: add a sample_id " \
+        "column for several samples per patient)"
+    first_seen: dict[str, int] = {}
+    for row, value in enumerate(table[key].tolist()):
+        if _is_blank(value):
+            if key != pid:
+                problems.append(Problem("error", "missing_id", "sample id is empty", row=row,
+                                        column=key))
+            continue
+        text = _text(value).strip()
+        if text in first_seen:
+            problems.append(Problem("error", "duplicate_id",
+                                    f"duplicate {what}; first seen in row {first_seen[text]}",
+                                    row=row, column=key, value=text))
+        else:
+            first_seen[text] = row
+    return problems
+
+
+def _escapes_root(cohort: Cohort, reference: str, resolved: Path) -> bool:
+    is_relative = not Path(reference).expanduser().is_absolute()
+    if not is_relative and not cohort.root_is_explicit:
+        return False
+    try:
+        resolved.resolve().relative_to(cohort.data_root.resolve())
+    except ValueError:
+        return True
+    return False
+
+
+def _check_references(cohort: Cohort, probe_files: bool) -> list[Problem]:
+    problems = []
+    schema = cohort.schema
+    for modality, spec in schema.modalities.items():
+        if spec.column not in cohort.table:
+            continue
+        for row in range(len(cohort.table)):
+            for ref in cohort.references(modality, row):
+                if modality == "report" and not cohort.is_report_file(ref):
+                    if "\x00" in ref:
+                        problems.append(Problem("error", "invalid_text",
+                                                "inline report contains NUL bytes", row=row,
+                                                column=spec.column))
+                    continue
+                resolved = cohort.resolve(ref)
+                if _escapes_root(cohort, ref, resolved):
+                    problems.append(Problem(
+                        "error", "path_escapes_root",
+                        f"path resolves outside the data root {str(cohort.data_root)!r}",
+                        row=row, column=spec.column, value=ref, file=str(resolved)))
+                    continue
+                if not probe_files:
+                    continue
+                result = probe_file(resolved, modality)
+                if not result.ok:
+                    problems.append(Problem("error", str(result.code), str(result.reason),
+                                            row=row, column=spec.column, value=ref,
+                                            file=str(resolved)))
+    return problems
+
+
+def _check_ehr(cohort: Cohort) -> list[Problem]:
+    ehr = cohort.schema.ehr
+    if ehr is None:
+        return []
+    problems = []
+    pid = cohort.schema.patient_id
+    if ehr.table:
+        try:
+            table = cohort.ehr_table()
+        except ManifestError as exc:
+            return [Problem("error", "unreadable_ehr_table", exc.reason, column="ehr.table",
+                            value=ehr.table, file=exc.path)]
+        assert table is not None
+        if pid not in table:
+            return [Problem("error", "missing_column",
+                            f"EHR table has no {pid!r} column to join on",
+                            column=pid, file=str(cohort.resolve(ehr.table)))]
+        ids = table[pid].astype(str)
+        for row, dup in enumerate(ids.duplicated().tolist()):
+            if dup:
+                problems.append(Problem("error", "duplicate_id",
+                                        "patient appears twice in the EHR table", row=row,
+                                        column=pid, value=ids.iloc[row],
+                                        file=str(cohort.resolve(ehr.table))))
+        unknown = sorted(set(ids) - set(cohort.patient_ids))
+        if unknown:
+            problems.append(Problem(
+                "warning", "ehr_unmatched",
+                f"{len(unknown)} EHR patient(s) are not in the manifest: "
+                f"{', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''}",
+                file=str(cohort.resolve(ehr.table))))
+        for col in ehr.columns:
+            if col not in table:
+                problems.append(Problem("error", "missing_column",
+                                        f"EHR column {col!r} is not in the EHR table",
+                                        column=col, file=str(cohort.resolve(ehr.table))))
+        frame = table
+    else:
+        frame = cohort.table
+    for col, kind in ehr.types.items():
+        if col not in frame or kind != "continuous":
+            continue
+        for row, value in enumerate(frame[col].tolist()):
+            if _is_blank(value):
+                continue
+            if pd.isna(pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]):
+                problems.append(Problem("error", "type_mismatch",
+                                        "continuous EHR value is not a number", row=row,
+                                        column=col, value=_text(value)))
+    return problems
+
+
+def _check_targets(cohort: Cohort) -> list[Problem]:
+    problems = []
+    pid = cohort.schema.patient_id
+    for name, spec in cohort.schema.targets.items():
+        if any(col not in cohort.table for col in spec.columns_list()):
+            continue
+        parsed = parse_target(spec, cohort.table)
+        for issue in parsed.issues:
+            problems.append(Problem(issue.severity, issue.code,  # type: ignore[arg-type]
+                                    f"target {name!r}: {issue.reason}", row=issue.row,
+                                    column=issue.column, value=issue.value or None))
+        if all(v is None for v in parsed.values) and not parsed.issues:
+            problems.append(Problem("warning", "empty_target",
+                                    f"target {name!r} has no value in any row",
+                                    column=spec.columns_list()[0]))
+        by_patient: dict[str, set[str]] = defaultdict(set)
+        first_row: dict[str, int] = {}
+        for row, (patient, value) in enumerate(
+            zip(cohort.table[pid].tolist(), parsed.values, strict=True)
+        ):
+            if value is None or _is_blank(patient):
+                continue
+            key = _text(patient)
+            by_patient[key].add(repr(value))
+            first_row.setdefault(key, row)
+        for patient, values in by_patient.items():
+            if len(values) > 1:
+                problems.append(Problem(
+                    "warning", "inconsistent_target",
+                    f"target {name!r} differs between rows of patient {patient!r}",
+                    row=first_row[patient], column=spec.columns_list()[0]))
+    return problems
+
+
+def _check_splits(cohort: Cohort) -> list[Problem]:
+    problems = []
+    table, schema = cohort.table, cohort.schema
+    pid = schema.patient_id
+    for kind, col in (("split", schema.split), ("fold", schema.fold)):
+        if not col or col not in table:
+            continue
+        assigned: dict[str, dict[str, int]] = defaultdict(dict)
+        for row, (patient, value) in enumerate(
+            zip(table[pid].tolist(), table[col].tolist(), strict=True)
+        ):
+            if _is_blank(value):
+                continue
+            if kind == "split":
+                label = normalise_split(value)
+                if label is None:
+                    problems.append(Problem("error", "invalid_split",
+                                            f"split must be one of {', '.join(SPLIT_VALUES)}",
+                                            row=row, column=col, value=_text(value)))
+                    continue
+            else:
+                number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
+                if pd.isna(number) or float(number) != int(number):
+                    problems.append(Problem("error", "invalid_fold", "fold must be an integer",
+                                            row=row, column=col, value=_text(value)))
+                    continue
+                label = str(int(number))
+            if not _is_blank(patient):
+                assigned[_text(patient)].setdefault(label, row)
+        for patient, labels in assigned.items():
+            if len(labels) > 1:
+                rows = sorted(labels.values())
+                listing = ", ".join(f"{lab} (row {r})" for lab, r in labels.items())
+                problems.append(Problem(
+                    "error", "split_leak",
+                    f"patient {patient!r} is in more than one {kind}: {listing}",
+                    row=rows[1], column=col, value=patient))
+    return problems
+
+
+def _check_coverage(cohort: Cohort) -> list[Problem]:
+    if not cohort.modalities:
+        return [Problem("warning", "no_modalities",
+                        "the manifest declares no modality column (wsi, ecg, fundus, oct, "
+                        "report) and no EHR features")]
+    matrix = cohort.availability().matrix
+    problems = []
+    empty = matrix.index[~matrix.any(axis=1)]
+    if len(empty):
+        pid = cohort.schema.patient_id
+        ids = cohort.table[pid].astype(str)
+        for patient in empty:
+            row = int(ids[ids == patient].index[0])
+            problems.append(Problem("warning", "no_modalities",
+                                    "patient has no modality at all", row=row, column=pid,
+                                    value=str(patient)))
+    return problems
