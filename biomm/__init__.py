@@ -3,7 +3,7 @@
 Whole-slide images, ECGs, retinal images, tabular EHR and reports → embeddings, modular fusion,
 zero-shot classification and survival models, with missing modalities handled everywhere.
 
-Example:
+Examples:
     >>> import biomm
     >>> biomm.__version__ == biomm._version.__version__
     True

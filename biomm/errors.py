@@ -3,7 +3,7 @@
 Every error raised on bad input names the file (or manifest row) and the reason, so that a
 cohort run can log it, skip the offending item and carry on.
 
-Example:
+Examples:
     >>> from biomm.errors import ManifestError
     >>> err = ManifestError("column 'patient_id' is missing", path="cohort.csv")
     >>> str(err)
@@ -23,7 +23,7 @@ class BiommError(Exception):
         path: The file the error is about, if any.
         row: The 0-based manifest row the error is about, if any.
 
-    Example:
+    Examples:
         >>> raise BiommError("something broke", path="a.svs")
         Traceback (most recent call last):
         ...

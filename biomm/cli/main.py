@@ -3,7 +3,7 @@
 Exit codes: 0 success, 1 problems found in the input (e.g. an invalid manifest), 2 usage error
 (bad option, missing file argument, invalid schema).
 
-Example:
+Examples:
     >>> from typer.testing import CliRunner
     >>> result = CliRunner().invoke(app, ["--version"])
     >>> result.exit_code, result.output.startswith("biomm ")
@@ -43,8 +43,12 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True,
-                     help="Print the biomm version and exit."),
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the biomm version and exit.",
+        ),
     ] = False,
 ) -> None:
     """Biomedical multimodal analysis."""
@@ -58,8 +62,7 @@ def info(
 
     Paste the output into bug reports.
 
-    Example:
-
+    Examples:
         biomm info --json > env.json
     """
     from biomm.info import collect_info, format_info
@@ -81,8 +84,7 @@ def demo(
     missing cells into OUT, with a manifest (cohort.csv) and schema (schema.yaml), then
     validates the manifest and prints modality availability.
 
-    Example:
-
+    Examples:
         biomm demo --out demo-run --patients 120
     """
     from biomm.cli.demo import run_demo

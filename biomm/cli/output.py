@@ -1,6 +1,6 @@
 """Shared terminal output helpers for CLI commands.
 
-Example:
+Examples:
     >>> import pandas as pd
     >>> print(frame_to_text(pd.DataFrame({"a": [1]})))
      a
@@ -20,7 +20,7 @@ from biomm.errors import BiommError
 def frame_to_text(frame: pd.DataFrame) -> str:
     """Render a DataFrame as plain aligned text without the index.
 
-    Example:
+    Examples:
         >>> frame_to_text(pd.DataFrame()).strip()
         '(empty)'
     """
@@ -32,7 +32,7 @@ def frame_to_text(frame: pd.DataFrame) -> str:
 def fail_usage(error: BiommError | str) -> typer.Exit:
     """Print ``error`` to stderr and return an exit with code 2 (usage error) to raise.
 
-    Example:
+    Examples:
         >>> fail_usage("bad option").exit_code
         2
     """

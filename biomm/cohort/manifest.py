@@ -1,6 +1,6 @@
 """The cohort manifest: one validated table of patients, their modality files and targets.
 
-Example:
+Examples:
     >>> import pandas as pd
     >>> from biomm import Cohort
     >>> df = pd.DataFrame({
@@ -53,7 +53,7 @@ class Availability:
     def counts(self) -> pd.Series:
         """Patients with each modality.
 
-        Example:
+        Examples:
             >>> import pandas as pd
             >>> m = pd.DataFrame({"ecg": [True, False]}, index=["a", "b"])
             >>> Availability(m, pd.DataFrame()).counts().to_dict()
@@ -75,7 +75,7 @@ class Cohort:
             folder, or the working directory for a DataFrame).
         source: The manifest file the table came from, used in messages.
 
-    Example:
+    Examples:
         >>> Cohort(pd.DataFrame({"patient_id": ["a"], "ecg": ["ecg/a.hea"]})).modalities
         ['ecg']
     """
@@ -124,7 +124,7 @@ class Cohort:
             ManifestError: When the file cannot be read as a table.
             SchemaError: When the schema file is invalid.
 
-        Example:
+        Examples:
             >>> import tempfile, pathlib
             >>> d = pathlib.Path(tempfile.mkdtemp())
             >>> _ = (d / "cohort.csv").write_text("patient_id,fundus\\np1,img/p1.png\\n")
@@ -174,7 +174,7 @@ class Cohort:
     def references(self, modality: str, row: int) -> list[str]:
         """The raw references of ``modality`` in manifest ``row`` (several for ``a.svs;b.svs``).
 
-        Example:
+        Examples:
             >>> c = Cohort(pd.DataFrame({"patient_id": ["a"], "wsi": ["s1.svs; s2.svs"]}))
             >>> c.references("wsi", 0)
             ['s1.svs', 's2.svs']
@@ -192,7 +192,7 @@ class Cohort:
     def resolve(self, reference: str | PathLike[str]) -> Path:
         """Resolve a file reference against the data root (absolute paths stay as they are).
 
-        Example:
+        Examples:
             >>> c = Cohort(pd.DataFrame({"patient_id": ["a"]}), data_root="/data")
             >>> str(c.resolve("slides/a.svs"))
             '/data/slides/a.svs'
@@ -203,7 +203,7 @@ class Cohort:
     def is_report_file(self, value: str) -> bool:
         """True when a ``report`` cell names a file rather than holding inline text.
 
-        Example:
+        Examples:
             >>> Cohort(pd.DataFrame({"patient_id": ["a"]})).is_report_file("Benign tissue.")
             False
         """
@@ -227,8 +227,9 @@ class Cohort:
         except FileNotFoundError:
             raise ManifestError("report file not found", path=path, row=row) from None
         except UnicodeDecodeError as exc:
-            raise ManifestError(f"report is not UTF-8 text (byte {exc.start})", path=path,
-                                row=row) from None
+            raise ManifestError(
+                f"report is not UTF-8 text (byte {exc.start})", path=path, row=row
+            ) from None
 
     def ehr_table(self) -> pd.DataFrame | None:
         """The separate EHR table declared in the schema, read once, or None.
@@ -253,7 +254,7 @@ class Cohort:
         (``ehr``: any non-empty EHR cell, or a row in the EHR table). File existence is checked
         by :meth:`validate`, not here.
 
-        Example:
+        Examples:
             >>> df = pd.DataFrame({"patient_id": ["a", "b"], "ecg": ["a.hea", None],
             ...                    "fundus": ["a.png", "b.png"]})
             >>> Cohort(df).availability().matrix.sum().to_dict()
@@ -280,9 +281,7 @@ class Cohort:
         if matrix.empty:
             patterns = pd.DataFrame(columns=[*matrix.columns, "n_patients", "fraction"])
         else:
-            patterns = (
-                matrix.value_counts(sort=True).rename("n_patients").reset_index()
-            )
+            patterns = matrix.value_counts(sort=True).rename("n_patients").reset_index()
             patterns["fraction"] = patterns["n_patients"] / len(matrix)
         return Availability(matrix=matrix, patterns=patterns)
 
@@ -304,10 +303,11 @@ class Cohort:
         return self.table[cols].notna().any(axis=1)
 
     def parse_target(self, name: str) -> ParsedTarget:
-        """Parse target ``name`` into model-ready per-row values (see
-        :func:`biomm.cohort.targets.parse_target`).
+        """Parse target ``name`` into model-ready per-row values.
 
-        Example:
+        See :func:`biomm.cohort.targets.parse_target` for the value of each target type.
+
+        Examples:
             >>> c = Cohort(pd.DataFrame({"patient_id": ["a", "b"], "label": ["yes", "no"]}))
             >>> c.parse_target("label").values
             [1, 0]
@@ -325,7 +325,7 @@ class Cohort:
         report text; absent modalities are absent keys. Invalid or missing targets are absent
         keys too, so they are masked in a batch.
 
-        Example:
+        Examples:
             >>> c = Cohort(pd.DataFrame({"patient_id": ["a"], "ecg": ["a.hea"], "y": [1]}))
             >>> s = next(c.samples())
             >>> sorted(s.modalities), s.targets
@@ -355,11 +355,15 @@ class Cohort:
                 if key and key in self.table and not _missing(self.table.at[row, key]):
                     meta[key] = self.table.at[row, key]
             sample_id = (
-                str(self.table.at[row, sid]) if sid and sid in self.table
-                and not _missing(self.table.at[row, sid]) else None
+                str(self.table.at[row, sid])
+                if sid and sid in self.table and not _missing(self.table.at[row, sid])
+                else None
             )
             yield Sample(
-                patient_id=str(patient), modalities=modalities, targets=targets, meta=meta,
+                patient_id=str(patient),
+                modalities=modalities,
+                targets=targets,
+                meta=meta,
                 sample_id=sample_id,
             )
 
@@ -371,7 +375,7 @@ class Cohort:
         Args:
             probe_files: Also check that referenced files exist and look like their modality.
 
-        Example:
+        Examples:
             >>> df = pd.DataFrame({"patient_id": ["a", "a"], "report": ["x", "y"]})
             >>> sorted(Cohort(df).validate().codes())
             ['duplicate_id']
@@ -383,7 +387,7 @@ class Cohort:
     def split(self, **kwargs: Any) -> Cohort:
         """Assign patient-level splits or folds; see :func:`biomm.cohort.split.split_cohort`.
 
-        Example:
+        Examples:
             >>> df = pd.DataFrame({"patient_id": list("abcdef"), "label": [0, 1] * 3})
             >>> Cohort(df).split(folds=3, stratify="label", seed=0).table["fold"].nunique()
             3
@@ -395,20 +399,22 @@ class Cohort:
     def with_table(self, table: pd.DataFrame, schema: CohortSchema | None = None) -> Cohort:
         """A copy with another table (and optionally schema), same root and source.
 
-        Example:
+        Examples:
             >>> c = Cohort(pd.DataFrame({"patient_id": ["a", "b"]}))
             >>> len(c.with_table(c.table.head(1)))
             1
         """
         return Cohort(
-            table, schema or self.schema, source=self.source,
+            table,
+            schema or self.schema,
+            source=self.source,
             data_root=self.data_root if self.root_is_explicit or self.source is None else None,
         )
 
     def save(self, path: str | PathLike[str]) -> Path:
         """Write the manifest table atomically as CSV/TSV/Parquet (by extension).
 
-        Example:
+        Examples:
             >>> import tempfile, pathlib
             >>> out = pathlib.Path(tempfile.mkdtemp()) / "m.csv"
             >>> Cohort(pd.DataFrame({"patient_id": ["a"]})).save(out).exists()
@@ -428,4 +434,3 @@ def _missing(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return isinstance(value, str) and not value.strip()
-

@@ -4,7 +4,7 @@ A probe reads at most a few kilobytes, so validating a manifest of thousands of 
 seconds. It answers "is this plausibly a readable file of the declared modality?"; the modality
 readers give the final word when the file is opened.
 
-Example:
+Examples:
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "img.png"
     >>> _ = p.write_bytes(b"not a png at all")
@@ -204,7 +204,7 @@ _FORMATS: dict[str, dict[str, tuple[str, Callable[[bytes, int], str | None]]]] =
 def known_extensions(modality: str) -> list[str]:
     """The file extensions biomm recognises for a modality.
 
-    Example:
+    Examples:
         >>> known_extensions("fundus")
         ['.bmp', '.dcm', '.jpeg', '.jpg', '.png', '.tif', '.tiff']
     """
@@ -229,7 +229,7 @@ def probe_file(path: str | Path, modality: str) -> ProbeResult:
         path: The file to probe.
         modality: ``wsi``, ``ecg``, ``fundus``, ``oct``, ``report`` or ``table``.
 
-    Example:
+    Examples:
         >>> probe_file("/nonexistent/slide.svs", "wsi").code
         'file_not_found'
     """

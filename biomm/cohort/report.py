@@ -1,6 +1,6 @@
 """Validation problems and the report that collects them.
 
-Example:
+Examples:
     >>> report = ValidationReport([
     ...     Problem("error", "file_not_found", "file not found", row=2, column="wsi",
     ...             value="slides/b.svs"),
@@ -99,7 +99,7 @@ class ValidationReport:
     def codes(self) -> set[str]:
         """The set of problem codes found.
 
-        Example:
+        Examples:
             >>> ValidationReport([Problem("error", "duplicate_id", "dup", row=1)]).codes()
             {'duplicate_id'}
         """
@@ -108,7 +108,7 @@ class ValidationReport:
     def to_frame(self) -> pd.DataFrame:
         """One row per problem (columns: severity, code, row, column, value, file, message).
 
-        Example:
+        Examples:
             >>> ValidationReport([]).to_frame().columns.tolist()
             ['severity', 'code', 'row', 'column', 'value', 'file', 'message']
         """
@@ -118,7 +118,7 @@ class ValidationReport:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary: source, counts and the problem list.
 
-        Example:
+        Examples:
             >>> ValidationReport([]).to_dict()["n_errors"]
             0
         """
@@ -133,7 +133,7 @@ class ValidationReport:
     def to_json(self, indent: int | None = 2) -> str:
         """Serialise :meth:`to_dict` as JSON.
 
-        Example:
+        Examples:
             >>> import json
             >>> json.loads(ValidationReport([]).to_json())["ok"]
             True
@@ -141,10 +141,11 @@ class ValidationReport:
         return json.dumps(self.to_dict(), indent=indent)
 
     def raise_if_errors(self, strict: bool = False) -> None:
-        """Raise :class:`~biomm.errors.ManifestError` listing every error (and, if ``strict``,
-        every warning).
+        """Raise :class:`~biomm.errors.ManifestError` listing every error.
 
-        Example:
+        With ``strict`` warnings count too.
+
+        Examples:
             >>> ValidationReport([Problem("warning", "w", "minor")]).raise_if_errors()
             >>> ValidationReport([Problem("warning", "w", "minor")]).raise_if_errors(strict=True)
             Traceback (most recent call last):

@@ -4,7 +4,7 @@ A schema is written in YAML (or built in Python) and validated with pydantic, so
 is reported with its location. Without a schema, :func:`infer_schema` reads conventional column
 names (see ``docs/manifest.md``).
 
-Example:
+Examples:
     >>> schema = CohortSchema.model_validate({
     ...     "modalities": {"wsi": {"column": "slide"}},
     ...     "targets": {"os": {"type": "survival", "time": "os_months", "event": "death"}},
@@ -105,7 +105,7 @@ class TargetSpec(_Strict):
     def columns_list(self) -> list[str]:
         """The manifest columns this target reads.
 
-        Example:
+        Examples:
             >>> TargetSpec(type="binary", column="y").columns_list()
             ['y']
         """
@@ -166,7 +166,7 @@ class CohortSchema(_Strict):
         Raises:
             SchemaError: Naming the file and the offending key.
 
-        Example:
+        Examples:
             >>> import tempfile, os
             >>> d = tempfile.mkdtemp(); p = os.path.join(d, "s.yaml")
             >>> _ = open(p, "w").write("modalities:\\n  ecg: {column: ecg_file}\\n")
@@ -190,7 +190,7 @@ class CohortSchema(_Strict):
     def from_dict(cls, data: Any, *, source: str | PathLike[str] | None = None) -> CohortSchema:
         """Validate a schema given as a dictionary, with errors that name the key.
 
-        Example:
+        Examples:
             >>> CohortSchema.from_dict({"modalities": {"xray": {"column": "x"}}})
             Traceback (most recent call last):
             ...
@@ -208,7 +208,7 @@ class CohortSchema(_Strict):
     def to_yaml(self) -> str:
         """Serialise to YAML (round-trips through :meth:`from_dict`).
 
-        Example:
+        Examples:
             >>> s = CohortSchema(targets={"y": TargetSpec(type="binary", column="y")})
             >>> CohortSchema.from_dict(__import__("yaml").safe_load(s.to_yaml())) == s
             True
@@ -218,7 +218,7 @@ class CohortSchema(_Strict):
     def declared_columns(self) -> dict[str, str]:
         """Every manifest column the schema names, mapped to its role.
 
-        Example:
+        Examples:
             >>> CohortSchema(modalities={"ecg": ModalitySpec(column="e")}).declared_columns()
             {'patient_id': 'patient id', 'e': 'ecg reference'}
         """
@@ -242,7 +242,7 @@ class CohortSchema(_Strict):
     def text_columns(self) -> list[str]:
         """Columns that must stay text: ids, split and modality references.
 
-        Example:
+        Examples:
             >>> CohortSchema(split="split").text_columns()
             ['patient_id', 'split']
         """
@@ -269,7 +269,7 @@ def infer_schema(table: pd.DataFrame) -> CohortSchema:
     columns prefixed ``target_``/``label_`` are targets typed from their values; every other
     column is an EHR feature.
 
-    Example:
+    Examples:
         >>> df = pd.DataFrame({"patient_id": ["a", "b"], "slide": ["a.svs", "b.svs"],
         ...                    "os_time": [3.0, 5.0], "os_event": [1, 0], "age": [50, 61]})
         >>> s = infer_schema(df)
@@ -342,7 +342,7 @@ def infer_target_type(values: pd.Series) -> TargetType:
     values that repeat (fewer distinct values than half the rows) → multiclass; other numbers
     → continuous.
 
-    Example:
+    Examples:
         >>> infer_target_type(pd.Series([0, 1, 1, None]))
         'binary'
         >>> infer_target_type(pd.Series(["LUAD", "LUSC", "normal"]))

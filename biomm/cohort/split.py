@@ -5,7 +5,7 @@ and then broadcast to the rows. Stratification uses one label per patient (its m
 target value; survival targets stratify by event, continuous ones by quartile); strata too
 small to spread are pooled.
 
-Example:
+Examples:
     >>> import pandas as pd
     >>> from biomm import Cohort
     >>> df = pd.DataFrame({"patient_id": [f"p{i}" for i in range(20)], "label": [0, 1] * 10})
@@ -36,7 +36,7 @@ _POOLED = "__pooled__"
 def patient_strata(cohort: Cohort, target: str | None) -> pd.Series:
     """One stratification label per patient (index: patient id).
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> from biomm import Cohort
         >>> df = pd.DataFrame({"patient_id": ["a", "a", "b"], "sample_id": ["1", "2", "3"],
@@ -86,7 +86,7 @@ def _pool_rare(labels: pd.Series, minimum: int) -> pd.Series:
 def assign_folds(strata: pd.Series, folds: int, seed: int) -> pd.Series:
     """Assign each patient (index of ``strata``) a fold in ``1..folds``, stratified.
 
-    Example:
+    Examples:
         >>> s = pd.Series(["a"] * 6 + ["b"] * 3, index=[f"p{i}" for i in range(9)])
         >>> assign_folds(s, 3, seed=0).value_counts().sort_index().tolist()
         [3, 3, 3]
@@ -108,7 +108,7 @@ def assign_splits(strata: pd.Series, ratios: Sequence[float], seed: int) -> pd.S
 
     A ratio of 0 drops that split (``(0.8, 0, 0.2)`` gives train/test).
 
-    Example:
+    Examples:
         >>> s = pd.Series([0, 1] * 10, index=[f"p{i}" for i in range(20)]).astype(str)
         >>> assign_splits(s, (0.5, 0.25, 0.25), seed=0).value_counts().sort_index().to_dict()
         {'test': 5, 'train': 10, 'val': 5}
@@ -119,7 +119,7 @@ def assign_splits(strata: pd.Series, ratios: Sequence[float], seed: int) -> pd.S
     if ratios[0] == 0:
         raise SplitError("the train ratio must be positive")
     n = len(strata)
-    wanted = [int(round(r * n)) for r in ratios[1:]]
+    wanted = [round(r * n) for r in ratios[1:]]
     wanted = [max(1, w) if r > 0 else 0 for w, r in zip(wanted, ratios[1:], strict=True)]
     if n - sum(wanted) < 1:
         raise SplitError(f"cannot split {n} patient(s) with ratios {ratios}")
@@ -131,11 +131,13 @@ def assign_splits(strata: pd.Series, ratios: Sequence[float], seed: int) -> pd.S
         labels = _pool_rare(remaining, 2)
         stratify = labels.to_numpy() if labels.nunique() > 1 else None
         try:
-            rest, held = train_test_split(remaining.index.to_numpy(), test_size=size,
-                                          random_state=seed, stratify=stratify)
+            rest, held = train_test_split(
+                remaining.index.to_numpy(), test_size=size, random_state=seed, stratify=stratify
+            )
         except ValueError:  # a stratum cannot cover the split size: fall back to random
-            rest, held = train_test_split(remaining.index.to_numpy(), test_size=size,
-                                          random_state=seed)
+            rest, held = train_test_split(
+                remaining.index.to_numpy(), test_size=size, random_state=seed
+            )
         out.loc[held] = name
         remaining = remaining.loc[rest]
     return out
@@ -167,7 +169,7 @@ def split_cohort(
     Raises:
         SplitError: On impossible requests or a leaking existing split.
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> from biomm import Cohort
         >>> df = pd.DataFrame({"patient_id": ["a", "a", "b", "c"], "sample_id": list("1234")})
@@ -182,8 +184,9 @@ def split_cohort(
     if column and column in cohort.table and not overwrite:
         leaks = [p for p in _check_splits(cohort) if p.code == "split_leak"]
         if leaks:
-            raise SplitError(f"existing {column!r} column leaks patients: {leaks[0].message}",
-                             path=cohort.source)
+            raise SplitError(
+                f"existing {column!r} column leaks patients: {leaks[0].message}", path=cohort.source
+            )
         return cohort
     strata = patient_strata(cohort, stratify)
     if folds is not None:
@@ -203,7 +206,7 @@ def split_cohort(
 def iter_folds(cohort: Cohort) -> Iterator[tuple[int, list[str], list[str]]]:
     """Yield ``(fold, train_patient_ids, held_out_patient_ids)`` for each fold of a k-fold cohort.
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> from biomm import Cohort
         >>> c = Cohort(pd.DataFrame({"patient_id": list("abcd"), "fold": [1, 2, 1, 2]}))
@@ -212,8 +215,9 @@ def iter_folds(cohort: Cohort) -> Iterator[tuple[int, list[str], list[str]]]:
     """
     col = cohort.schema.fold
     if not col or col not in cohort.table:
-        raise SplitError("the cohort has no fold column; call split(folds=K) first",
-                         path=cohort.source)
+        raise SplitError(
+            "the cohort has no fold column; call split(folds=K) first", path=cohort.source
+        )
     pid = cohort.schema.patient_id
     pairs = cohort.table[[pid, col]].dropna().astype({pid: str})
     for fold in sorted(pairs[col].astype(int).unique()):
@@ -227,7 +231,7 @@ def splits_from_folds(
 ) -> Cohort:
     """Turn a fold column into a train/val/test ``split`` column (PTB-XL: val 9, test 10).
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> from biomm import Cohort
         >>> c = Cohort(pd.DataFrame({"patient_id": list("abc"), "strat_fold": [1, 9, 10]}))
@@ -241,8 +245,9 @@ def splits_from_folds(
     if overlap:
         raise SplitError(f"folds {sorted(overlap)} are both validation and test folds")
     folds = pd.to_numeric(cohort.table[col], errors="coerce")
-    split = np.where(folds.isin(list(test_folds)), "test",
-                     np.where(folds.isin(list(val_folds)), "val", "train"))
+    split = np.where(
+        folds.isin(list(test_folds)), "test", np.where(folds.isin(list(val_folds)), "val", "train")
+    )
     table = cohort.table.copy()
     name = cohort.schema.split or "split"
     table[name] = pd.Series(split, index=table.index).where(folds.notna(), None)

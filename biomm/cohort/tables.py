@@ -1,6 +1,6 @@
 """Read manifest-like tables (CSV, TSV, Parquet) with errors that name the file.
 
-Example:
+Examples:
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.csv"
     >>> _ = p.write_text("patient_id,age\\n007,61\\n")
@@ -72,8 +72,9 @@ def read_table(path: str | PathLike[str]) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, sep=sep, dtype=str, encoding="utf-8-sig", skipinitialspace=True)
     except UnicodeDecodeError as exc:
-        raise ManifestError(f"not UTF-8 text (invalid byte at offset {exc.start})",
-                            path=path) from None
+        raise ManifestError(
+            f"not UTF-8 text (invalid byte at offset {exc.start})", path=path
+        ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise ManifestError(f"malformed table: {exc}".strip(), path=path) from None
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -88,7 +89,7 @@ def coerce_numeric(frame: pd.DataFrame, *, keep_text: tuple[str, ...] = ()) -> p
     Whole-number columns without gaps become ``int64``; others ``float64``. Columns in
     ``keep_text`` are left alone.
 
-    Example:
+    Examples:
         >>> df = pd.DataFrame({"a": ["1", "2"], "b": ["1.5", None], "c": ["x", "1"]})
         >>> coerce_numeric(df).dtypes.astype(str).tolist()
         ['int64', 'float64', 'object']

@@ -3,7 +3,7 @@
 One parser serves both :meth:`biomm.Cohort.validate` (which reports the invalid cells) and
 :meth:`biomm.Cohort.samples` (which masks them), so the two can never disagree.
 
-Example:
+Examples:
     >>> import pandas as pd
     >>> from biomm.cohort.schema import TargetSpec
     >>> frame = pd.DataFrame({"t": [5.0, -1.0, None], "e": [1, 0, 1]})
@@ -73,7 +73,7 @@ def _is_missing(value: Any) -> bool:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
-    return isinstance(value, str) and value.strip() == "" or value is pd.NA or value is pd.NaT
+    return (isinstance(value, str) and value.strip() == "") or value is pd.NA or value is pd.NaT
 
 
 def _text(value: Any) -> str:
@@ -95,7 +95,7 @@ def parse_target(spec: TargetSpec, frame: pd.DataFrame) -> ParsedTarget:
     Missing cells give None without an issue (a patient may lack a target). Columns absent
     from the frame give all-None values (the validator reports the missing column).
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> from biomm.cohort.schema import TargetSpec
         >>> df = pd.DataFrame({"grade": ["G1", "G3", "G2", None]})
@@ -140,11 +140,14 @@ def _parse_classes(spec: TargetSpec, frame: pd.DataFrame) -> ParsedTarget:
             return ParsedTarget(values=values, classes=["0", "1"])
         classes = sorted(set(texts), key=_class_sort_key)
         if len(classes) > 2:
-            for (i, v), t in zip(cells, texts, strict=True):
+            for (i, _), t in zip(cells, texts, strict=True):
                 if t not in classes[:2]:
                     issues.append(
                         TargetIssue(
-                            i, col, t, "target_type_mismatch",
+                            i,
+                            col,
+                            t,
+                            "target_type_mismatch",
                             f"binary target has more than 2 distinct values "
                             f"({', '.join(classes[:5])}{', …' if len(classes) > 5 else ''})",
                         )
@@ -158,8 +161,13 @@ def _parse_classes(spec: TargetSpec, frame: pd.DataFrame) -> ParsedTarget:
             values[i] = index[t]
         elif spec.classes is not None:
             issues.append(
-                TargetIssue(i, col, t, "unknown_class", f"{t!r} is not one of the declared "
-                            f"classes {classes}")
+                TargetIssue(
+                    i,
+                    col,
+                    t,
+                    "unknown_class",
+                    f"{t!r} is not one of the declared classes {classes}",
+                )
             )
     return ParsedTarget(values=values, classes=classes, issues=issues)
 
@@ -173,11 +181,15 @@ def _parse_continuous(spec: TargetSpec, frame: pd.DataFrame) -> ParsedTarget:
             continue
         number = _as_float(v)
         if number is None:
-            issues.append(TargetIssue(i, col, _text(v), "target_type_mismatch",
-                                      "continuous target is not a number"))
+            issues.append(
+                TargetIssue(
+                    i, col, _text(v), "target_type_mismatch", "continuous target is not a number"
+                )
+            )
         elif not math.isfinite(number):
-            issues.append(TargetIssue(i, col, _text(v), "non_finite",
-                                      "continuous target is not finite"))
+            issues.append(
+                TargetIssue(i, col, _text(v), "non_finite", "continuous target is not finite")
+            )
         else:
             values[i] = number
     return ParsedTarget(values=values, classes=None, issues=issues)
@@ -200,8 +212,15 @@ def _parse_multilabel(spec: TargetSpec, frame: pd.DataFrame) -> ParsedTarget:
                     column_values.append(1 if low in _TRUE else 0)
                 else:
                     column_values.append(None)
-                    issues.append(TargetIssue(i, col, _text(v), "target_type_mismatch",
-                                              "multilabel indicator must be 0 or 1"))
+                    issues.append(
+                        TargetIssue(
+                            i,
+                            col,
+                            _text(v),
+                            "target_type_mismatch",
+                            "multilabel indicator must be 0 or 1",
+                        )
+                    )
             matrix.append(column_values)
         for i in range(len(frame)):
             row = [m[i] for m in matrix]
@@ -220,8 +239,15 @@ def _parse_multilabel(spec: TargetSpec, frame: pd.DataFrame) -> ParsedTarget:
     for i, labels in label_sets:
         unknown = [lab for lab in labels if lab not in index]
         if unknown:
-            issues.append(TargetIssue(i, col, ";".join(labels), "unknown_class",
-                                      f"labels {unknown} are not declared classes {classes}"))
+            issues.append(
+                TargetIssue(
+                    i,
+                    col,
+                    ";".join(labels),
+                    "unknown_class",
+                    f"labels {unknown} are not declared classes {classes}",
+                )
+            )
             continue
         hot = [0] * len(classes)
         for lab in labels:
@@ -243,27 +269,46 @@ def _parse_survival(spec: TargetSpec, frame: pd.DataFrame) -> ParsedTarget:
         ok = True
         if not t_missing:
             if time is None:
-                issues.append(TargetIssue(i, tcol, _text(t), "target_type_mismatch",
-                                          "survival time is not a number"))
+                issues.append(
+                    TargetIssue(
+                        i, tcol, _text(t), "target_type_mismatch", "survival time is not a number"
+                    )
+                )
                 ok = False
             elif not math.isfinite(time):
-                issues.append(TargetIssue(i, tcol, _text(t), "non_finite",
-                                          "survival time is not finite"))
+                issues.append(
+                    TargetIssue(i, tcol, _text(t), "non_finite", "survival time is not finite")
+                )
                 ok = False
             elif time < 0:
-                issues.append(TargetIssue(i, tcol, _text(t), "negative_time",
-                                          "survival time is negative"))
+                issues.append(
+                    TargetIssue(i, tcol, _text(t), "negative_time", "survival time is negative")
+                )
                 ok = False
         if not e_missing and (event is None or event not in (0.0, 1.0)):
-            issues.append(TargetIssue(i, ecol, _text(e), "invalid_event",
-                                      "survival event must be 0 (censored) or 1 (event)"))
+            issues.append(
+                TargetIssue(
+                    i,
+                    ecol,
+                    _text(e),
+                    "invalid_event",
+                    "survival event must be 0 (censored) or 1 (event)",
+                )
+            )
             ok = False
         if ok and (t_missing or e_missing):
             missing_col, present_col = (tcol, ecol) if t_missing else (ecol, tcol)
-            issues.append(TargetIssue(i, missing_col, "", "incomplete_survival",
-                                      f"{missing_col!r} is empty while {present_col!r} is set; "
-                                      "the survival target is masked for this row",
-                                      severity="warning"))
+            issues.append(
+                TargetIssue(
+                    i,
+                    missing_col,
+                    "",
+                    "incomplete_survival",
+                    f"{missing_col!r} is empty while {present_col!r} is set; "
+                    "the survival target is masked for this row",
+                    severity="warning",
+                )
+            )
             ok = False
         if ok:
             values[i] = (float(np.float64(time)), int(event))  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ mismatched format), the EHR table, targets (type mismatches, unknown classes, ne
 events outside {0, 1}), splits (unknown values, non-integer folds, a patient in more than one
 split or fold) and patients without any modality.
 
-Example:
+Examples:
     >>> import pandas as pd
     >>> from biomm import Cohort
     >>> df = pd.DataFrame({"patient_id": ["a", "b"], "split": ["train", "tset"],
@@ -33,14 +33,20 @@ if TYPE_CHECKING:
 
 #: Accepted values of a split column (case-insensitive).
 SPLIT_VALUES = ("train", "val", "test")
-_SPLIT_SYNONYMS = {"valid": "val", "validation": "val", "dev": "val", "training": "train",
-                   "testing": "test", "holdout": "test"}
+_SPLIT_SYNONYMS = {
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "training": "train",
+    "testing": "test",
+    "holdout": "test",
+}
 
 
 def normalise_split(value: object) -> str | None:
     """Map a split cell to ``train``/``val``/``test``, or None when it is not one.
 
-    Example:
+    Examples:
         >>> normalise_split(" Validation "), normalise_split("train"), normalise_split("x")
         ('val', 'train', None)
     """
@@ -73,7 +79,7 @@ def validate_cohort(cohort: Cohort, *, probe_files: bool = True) -> ValidationRe
         cohort: The cohort.
         probe_files: Check that referenced files exist and look like their modality.
 
-    Example:
+    Examples:
         >>> import pandas as pd
         >>> from biomm import Cohort
         >>> report = validate_cohort(Cohort(pd.DataFrame({"id": [1]})))
@@ -90,8 +96,14 @@ def validate_cohort(cohort: Cohort, *, probe_files: bool = True) -> ValidationRe
         (col, role) for col, role in schema.declared_columns().items() if col not in table
     ]
     for col, role in missing_columns:
-        problems.append(Problem("error", "missing_column",
-                                f"column {col!r} ({role}) is not in the manifest", column=col))
+        problems.append(
+            Problem(
+                "error",
+                "missing_column",
+                f"column {col!r} ({role}) is not in the manifest",
+                column=col,
+            )
+        )
     if schema.patient_id not in table or table.empty:
         return ValidationReport(problems, source)
 
@@ -110,23 +122,36 @@ def _check_ids(cohort: Cohort) -> list[Problem]:
     pid = schema.patient_id
     for row, value in enumerate(table[pid].tolist()):
         if _is_blank(value):
-            problems.append(Problem("error", "missing_id", "patient id is empty", row=row,
-                                    column=pid))
+            problems.append(
+                Problem("error", "missing_id", "patient id is empty", row=row, column=pid)
+            )
     key = schema.sample_id if schema.sample_id and schema.sample_id in table else pid
-    what = "sample id" if key != pid else "patient id (one row per patient: add a sample_id " \
+    what = (
+        "sample id"
+        if key != pid
+        else "patient id (one row per patient: add a sample_id "
         "column for several samples per patient)"
+    )
     first_seen: dict[str, int] = {}
     for row, value in enumerate(table[key].tolist()):
         if _is_blank(value):
             if key != pid:
-                problems.append(Problem("error", "missing_id", "sample id is empty", row=row,
-                                        column=key))
+                problems.append(
+                    Problem("error", "missing_id", "sample id is empty", row=row, column=key)
+                )
             continue
         text = _text(value).strip()
         if text in first_seen:
-            problems.append(Problem("error", "duplicate_id",
-                                    f"duplicate {what}; first seen in row {first_seen[text]}",
-                                    row=row, column=key, value=text))
+            problems.append(
+                Problem(
+                    "error",
+                    "duplicate_id",
+                    f"duplicate {what}; first seen in row {first_seen[text]}",
+                    row=row,
+                    column=key,
+                    value=text,
+                )
+            )
         else:
             first_seen[text] = row
     return problems
@@ -153,24 +178,45 @@ def _check_references(cohort: Cohort, probe_files: bool) -> list[Problem]:
             for ref in cohort.references(modality, row):
                 if modality == "report" and not cohort.is_report_file(ref):
                     if "\x00" in ref:
-                        problems.append(Problem("error", "invalid_text",
-                                                "inline report contains NUL bytes", row=row,
-                                                column=spec.column))
+                        problems.append(
+                            Problem(
+                                "error",
+                                "invalid_text",
+                                "inline report contains NUL bytes",
+                                row=row,
+                                column=spec.column,
+                            )
+                        )
                     continue
                 resolved = cohort.resolve(ref)
                 if _escapes_root(cohort, ref, resolved):
-                    problems.append(Problem(
-                        "error", "path_escapes_root",
-                        f"path resolves outside the data root {str(cohort.data_root)!r}",
-                        row=row, column=spec.column, value=ref, file=str(resolved)))
+                    problems.append(
+                        Problem(
+                            "error",
+                            "path_escapes_root",
+                            f"path resolves outside the data root {str(cohort.data_root)!r}",
+                            row=row,
+                            column=spec.column,
+                            value=ref,
+                            file=str(resolved),
+                        )
+                    )
                     continue
                 if not probe_files:
                     continue
                 result = probe_file(resolved, modality)
                 if not result.ok:
-                    problems.append(Problem("error", str(result.code), str(result.reason),
-                                            row=row, column=spec.column, value=ref,
-                                            file=str(resolved)))
+                    problems.append(
+                        Problem(
+                            "error",
+                            str(result.code),
+                            str(result.reason),
+                            row=row,
+                            column=spec.column,
+                            value=ref,
+                            file=str(resolved),
+                        )
+                    )
     return problems
 
 
@@ -184,32 +230,63 @@ def _check_ehr(cohort: Cohort) -> list[Problem]:
         try:
             table = cohort.ehr_table()
         except ManifestError as exc:
-            return [Problem("error", "unreadable_ehr_table", exc.reason, column="ehr.table",
-                            value=ehr.table, file=exc.path)]
+            return [
+                Problem(
+                    "error",
+                    "unreadable_ehr_table",
+                    exc.reason,
+                    column="ehr.table",
+                    value=ehr.table,
+                    file=exc.path,
+                )
+            ]
         assert table is not None
         if pid not in table:
-            return [Problem("error", "missing_column",
-                            f"EHR table has no {pid!r} column to join on",
-                            column=pid, file=str(cohort.resolve(ehr.table)))]
+            return [
+                Problem(
+                    "error",
+                    "missing_column",
+                    f"EHR table has no {pid!r} column to join on",
+                    column=pid,
+                    file=str(cohort.resolve(ehr.table)),
+                )
+            ]
         ids = table[pid].astype(str)
         for row, dup in enumerate(ids.duplicated().tolist()):
             if dup:
-                problems.append(Problem("error", "duplicate_id",
-                                        "patient appears twice in the EHR table", row=row,
-                                        column=pid, value=ids.iloc[row],
-                                        file=str(cohort.resolve(ehr.table))))
+                problems.append(
+                    Problem(
+                        "error",
+                        "duplicate_id",
+                        "patient appears twice in the EHR table",
+                        row=row,
+                        column=pid,
+                        value=ids.iloc[row],
+                        file=str(cohort.resolve(ehr.table)),
+                    )
+                )
         unknown = sorted(set(ids) - set(cohort.patient_ids))
         if unknown:
-            problems.append(Problem(
-                "warning", "ehr_unmatched",
-                f"{len(unknown)} EHR patient(s) are not in the manifest: "
-                f"{', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''}",
-                file=str(cohort.resolve(ehr.table))))
+            problems.append(
+                Problem(
+                    "warning",
+                    "ehr_unmatched",
+                    f"{len(unknown)} EHR patient(s) are not in the manifest: "
+                    f"{', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''}",
+                    file=str(cohort.resolve(ehr.table)),
+                )
+            )
         for col in ehr.columns:
             if col not in table:
-                problems.append(Problem("error", "missing_column",
-                                        f"EHR column {col!r} is not in the EHR table",
-                                        column=col, file=str(cohort.resolve(ehr.table))))
+                problems.append(
+                    Problem(
+                        "error",
+                        "missing_column",
+                        f"EHR column {col!r} is not in the EHR table",
+                        column=col,
+                        file=str(cohort.resolve(ehr.table)),
+                    )
+                )
         frame = table
     else:
         frame = cohort.table
@@ -220,9 +297,16 @@ def _check_ehr(cohort: Cohort) -> list[Problem]:
             if _is_blank(value):
                 continue
             if pd.isna(pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]):
-                problems.append(Problem("error", "type_mismatch",
-                                        "continuous EHR value is not a number", row=row,
-                                        column=col, value=_text(value)))
+                problems.append(
+                    Problem(
+                        "error",
+                        "type_mismatch",
+                        "continuous EHR value is not a number",
+                        row=row,
+                        column=col,
+                        value=_text(value),
+                    )
+                )
     return problems
 
 
@@ -234,13 +318,25 @@ def _check_targets(cohort: Cohort) -> list[Problem]:
             continue
         parsed = parse_target(spec, cohort.table)
         for issue in parsed.issues:
-            problems.append(Problem(issue.severity, issue.code,  # type: ignore[arg-type]
-                                    f"target {name!r}: {issue.reason}", row=issue.row,
-                                    column=issue.column, value=issue.value or None))
+            problems.append(
+                Problem(
+                    issue.severity,
+                    issue.code,  # type: ignore[arg-type]
+                    f"target {name!r}: {issue.reason}",
+                    row=issue.row,
+                    column=issue.column,
+                    value=issue.value or None,
+                )
+            )
         if all(v is None for v in parsed.values) and not parsed.issues:
-            problems.append(Problem("warning", "empty_target",
-                                    f"target {name!r} has no value in any row",
-                                    column=spec.columns_list()[0]))
+            problems.append(
+                Problem(
+                    "warning",
+                    "empty_target",
+                    f"target {name!r} has no value in any row",
+                    column=spec.columns_list()[0],
+                )
+            )
         by_patient: dict[str, set[str]] = defaultdict(set)
         first_row: dict[str, int] = {}
         for row, (patient, value) in enumerate(
@@ -253,10 +349,15 @@ def _check_targets(cohort: Cohort) -> list[Problem]:
             first_row.setdefault(key, row)
         for patient, values in by_patient.items():
             if len(values) > 1:
-                problems.append(Problem(
-                    "warning", "inconsistent_target",
-                    f"target {name!r} differs between rows of patient {patient!r}",
-                    row=first_row[patient], column=spec.columns_list()[0]))
+                problems.append(
+                    Problem(
+                        "warning",
+                        "inconsistent_target",
+                        f"target {name!r} differs between rows of patient {patient!r}",
+                        row=first_row[patient],
+                        column=spec.columns_list()[0],
+                    )
+                )
     return problems
 
 
@@ -276,15 +377,30 @@ def _check_splits(cohort: Cohort) -> list[Problem]:
             if kind == "split":
                 label = normalise_split(value)
                 if label is None:
-                    problems.append(Problem("error", "invalid_split",
-                                            f"split must be one of {', '.join(SPLIT_VALUES)}",
-                                            row=row, column=col, value=_text(value)))
+                    problems.append(
+                        Problem(
+                            "error",
+                            "invalid_split",
+                            f"split must be one of {', '.join(SPLIT_VALUES)}",
+                            row=row,
+                            column=col,
+                            value=_text(value),
+                        )
+                    )
                     continue
             else:
                 number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
                 if pd.isna(number) or float(number) != int(number):
-                    problems.append(Problem("error", "invalid_fold", "fold must be an integer",
-                                            row=row, column=col, value=_text(value)))
+                    problems.append(
+                        Problem(
+                            "error",
+                            "invalid_fold",
+                            "fold must be an integer",
+                            row=row,
+                            column=col,
+                            value=_text(value),
+                        )
+                    )
                     continue
                 label = str(int(number))
             if not _is_blank(patient):
@@ -293,18 +409,29 @@ def _check_splits(cohort: Cohort) -> list[Problem]:
             if len(labels) > 1:
                 rows = sorted(labels.values())
                 listing = ", ".join(f"{lab} (row {r})" for lab, r in labels.items())
-                problems.append(Problem(
-                    "error", "split_leak",
-                    f"patient {patient!r} is in more than one {kind}: {listing}",
-                    row=rows[1], column=col, value=patient))
+                problems.append(
+                    Problem(
+                        "error",
+                        "split_leak",
+                        f"patient {patient!r} is in more than one {kind}: {listing}",
+                        row=rows[1],
+                        column=col,
+                        value=patient,
+                    )
+                )
     return problems
 
 
 def _check_coverage(cohort: Cohort) -> list[Problem]:
     if not cohort.modalities:
-        return [Problem("warning", "no_modalities",
-                        "the manifest declares no modality column (wsi, ecg, fundus, oct, "
-                        "report) and no EHR features")]
+        return [
+            Problem(
+                "warning",
+                "no_modalities",
+                "the manifest declares no modality column (wsi, ecg, fundus, oct, "
+                "report) and no EHR features",
+            )
+        ]
     matrix = cohort.availability().matrix
     problems = []
     empty = matrix.index[~matrix.any(axis=1)]
@@ -313,7 +440,14 @@ def _check_coverage(cohort: Cohort) -> list[Problem]:
         ids = cohort.table[pid].astype(str)
         for patient in empty:
             row = int(ids[ids == patient].index[0])
-            problems.append(Problem("warning", "no_modalities",
-                                    "patient has no modality at all", row=row, column=pid,
-                                    value=str(patient)))
+            problems.append(
+                Problem(
+                    "warning",
+                    "no_modalities",
+                    "patient has no modality at all",
+                    row=row,
+                    column=pid,
+                    value=str(patient),
+                )
+            )
     return problems

@@ -4,7 +4,7 @@ A :class:`Sample` never holds a placeholder for a missing modality or target: th
 absent. :func:`collate` turns samples into a :class:`Batch` whose ``present`` masks say, per
 modality and per sample, what is real. Fusion and heads mask per sample, never per batch.
 
-Example:
+Examples:
     >>> import torch
     >>> a = Sample("p1", {"ecg": torch.ones(4)}, {"y": 1})
     >>> b = Sample("p2", {"wsi": torch.ones(3, 4)}, {})
@@ -91,7 +91,7 @@ class Batch:
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         """Move every tensor to ``device`` (lists of paths or text stay as they are).
 
-        Example:
+        Examples:
             >>> b = collate([Sample("p", {"x": torch.zeros(2)})])
             >>> b.to("cpu").modalities["x"].device.type
             'cpu'
@@ -166,9 +166,9 @@ def _stack_modality(
 def _stack_target(name: str, samples: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
     mask = torch.tensor([name in s.targets for s in samples], dtype=torch.bool)
     known = [s.targets[name] for s in samples if name in s.targets]
-    is_int = all(
-        isinstance(v, int | np.integer) and not isinstance(v, bool) for v in known
-    ) or all(isinstance(v, bool) for v in known)
+    is_int = all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in known) or all(
+        isinstance(v, bool) for v in known
+    )
     dtype = torch.int64 if is_int else torch.float32
     try:
         example = torch.as_tensor(known[0], dtype=dtype)
@@ -202,7 +202,7 @@ def collate(
     Raises:
         InputError: When ``samples`` is empty or a modality/target cannot be stacked.
 
-    Example:
+    Examples:
         >>> import torch
         >>> bags = [Sample("a", {"wsi": torch.ones(2, 8)}), Sample("b", {"wsi": torch.ones(5, 8)})]
         >>> b = collate(bags)
@@ -219,8 +219,9 @@ def collate(
     for name in dict.fromkeys([*requested, *names]):
         present[name] = torch.tensor([name in s.modalities for s in samples], dtype=torch.bool)
         if name in names:
-            data[name], mask = _stack_modality(name, samples, pad_value,
-                                               as_sequence=name in variable_length)
+            data[name], mask = _stack_modality(
+                name, samples, pad_value, as_sequence=name in variable_length
+            )
             if mask is not None:
                 token_masks[name] = mask
     targets: dict[str, torch.Tensor] = {}

@@ -10,7 +10,7 @@ Files: Aperio-style pyramidal SVS slides (tiled JPEG, 0.5 µm/px, OpenSlide open
 WFDB records (500 Hz, 10 s, header comments with age/sex), fundus PNGs, report text files and
 inline reports, and ``cohort.csv`` + ``schema.yaml``.
 
-Example:
+Examples:
     >>> import tempfile
     >>> from biomm import Cohort
     >>> out = make_demo_cohort(tempfile.mkdtemp(), DemoCohortSpec(n_patients=6, slide_size=512))
@@ -60,8 +60,7 @@ class DemoCohortSpec:
     ecg_seconds: float = 10.0
     fundus_size: int = 384
     availability: dict[str, float] = field(
-        default_factory=lambda: {"wsi": 0.7, "ecg": 0.8, "fundus": 0.6, "report": 0.75,
-                                 "ehr": 0.9}
+        default_factory=lambda: {"wsi": 0.7, "ecg": 0.8, "fundus": 0.6, "report": 0.75, "ehr": 0.9}
     )
 
 
@@ -71,16 +70,18 @@ class DemoCohortSpec:
 def _smooth_noise(rng: np.random.Generator, size: int, scale: int) -> np.ndarray:
     """Low-frequency noise in [0, 1] made by upsampling a coarse random grid."""
     coarse = rng.random((max(2, size // scale), max(2, size // scale))).astype(np.float32)
-    img = Image.fromarray((coarse * 255).astype(np.uint8)).resize((size, size),
-                                                                    Image.Resampling.BICUBIC)
+    img = Image.fromarray((coarse * 255).astype(np.uint8)).resize(
+        (size, size), Image.Resampling.BICUBIC
+    )
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
 def synthetic_he_tile(rng: np.random.Generator, size: int, cellularity: float) -> np.ndarray:
-    """An H&E-like RGB image: pink stroma, purple nuclei (density ∝ ``cellularity``), white
-    background outside an irregular tissue region.
+    """An H&E-like RGB image with nuclei density proportional to ``cellularity``.
 
-    Example:
+    Pink stroma with purple nuclei inside an irregular tissue region, white background outside.
+
+    Examples:
         >>> img = synthetic_he_tile(np.random.default_rng(0), 256, 0.5)
         >>> img.shape, img.dtype
         ((256, 256, 3), dtype('uint8'))
@@ -112,7 +113,7 @@ def write_pyramidal_svs(path: Path, image: np.ndarray, mpp: float, magnification
 
     OpenSlide reports vendor ``aperio`` and reads ``openslide.mpp-x`` from the description.
 
-    Example:
+    Examples:
         >>> import tempfile, openslide
         >>> p = Path(tempfile.mkdtemp()) / "s.svs"
         >>> write_pyramidal_svs(p, np.full((512, 512, 3), 200, np.uint8), mpp=0.5)
@@ -122,45 +123,76 @@ def write_pyramidal_svs(path: Path, image: np.ndarray, mpp: float, magnification
     import tifffile
 
     h, w = image.shape[:2]
-    desc = (f"Aperio Image Library v12.0.0 \r\n{w}x{h} [0,0 {w}x{h}] (256x256) JPEG Q=80"
-            f"|AppMag = {magnification}|MPP = {mpp}")
+    desc = (
+        f"Aperio Image Library v12.0.0 \r\n{w}x{h} [0,0 {w}x{h}] (256x256) JPEG Q=80"
+        f"|AppMag = {magnification}|MPP = {mpp}"
+    )
     res = (1e4 / mpp, 1e4 / mpp)
     with atomic_path(path) as tmp, tifffile.TiffWriter(tmp) as tif:
-        tif.write(image, tile=(256, 256), compression="jpeg", photometric="rgb",
-                  description=desc, resolution=res, resolutionunit="CENTIMETER", metadata=None)
+        tif.write(
+            image,
+            tile=(256, 256),
+            compression="jpeg",
+            photometric="rgb",
+            description=desc,
+            resolution=res,
+            resolutionunit="CENTIMETER",
+            metadata=None,
+        )
         level = image
         factor = 1
         while min(level.shape[:2]) >= 1024:
             factor *= 4
-            small = Image.fromarray(image).resize((w // factor, h // factor),
-                                                  Image.Resampling.BOX)
+            small = Image.fromarray(image).resize((w // factor, h // factor), Image.Resampling.BOX)
             level = np.asarray(small)
-            tif.write(level, tile=(256, 256), compression="jpeg", photometric="rgb",
-                      subfiletype=1, description=desc, metadata=None,
-                      resolution=(res[0] / factor, res[1] / factor), resolutionunit="CENTIMETER")
+            tif.write(
+                level,
+                tile=(256, 256),
+                compression="jpeg",
+                photometric="rgb",
+                subfiletype=1,
+                description=desc,
+                metadata=None,
+                resolution=(res[0] / factor, res[1] / factor),
+                resolutionunit="CENTIMETER",
+            )
 
 
 # ---- ECG ------------------------------------------------------------------------------------
 
 # Per-lead amplitude (mV) of P, QRS and T waves; a simplified but plausible 12-lead pattern.
-_LEAD_AMPLITUDES = np.array([
-    [0.10, 0.9, 0.25], [0.15, 1.3, 0.35], [0.05, 0.5, 0.10], [-0.12, -1.0, -0.30],
-    [0.05, 0.3, 0.12], [0.10, 0.9, 0.22], [0.08, -0.8, -0.10], [0.10, -0.4, 0.40],
-    [0.10, 0.6, 0.45], [0.10, 1.4, 0.50], [0.10, 1.3, 0.40], [0.10, 1.0, 0.30],
-], dtype=np.float64)
+_LEAD_AMPLITUDES = np.array(
+    [
+        [0.10, 0.9, 0.25],
+        [0.15, 1.3, 0.35],
+        [0.05, 0.5, 0.10],
+        [-0.12, -1.0, -0.30],
+        [0.05, 0.3, 0.12],
+        [0.10, 0.9, 0.22],
+        [0.08, -0.8, -0.10],
+        [0.10, -0.4, 0.40],
+        [0.10, 0.6, 0.45],
+        [0.10, 1.4, 0.50],
+        [0.10, 1.3, 0.40],
+        [0.10, 1.0, 0.30],
+    ],
+    dtype=np.float64,
+)
 
 
-def synthetic_ecg(rng: np.random.Generator, fs: int, seconds: float, heart_rate: float,
-                  st_shift: float) -> np.ndarray:
-    """A 12-lead ECG (samples × 12, mV) built from Gaussian P/QRS/T waves per beat, with
-    baseline wander and noise.
+def synthetic_ecg(
+    rng: np.random.Generator, fs: int, seconds: float, heart_rate: float, st_shift: float
+) -> np.ndarray:
+    """A 12-lead ECG (samples × 12, mV) from Gaussian P/QRS/T waves per beat.
 
-    Example:
+    Adds an ST deviation of ``st_shift`` mV, baseline wander and noise.
+
+    Examples:
         >>> sig = synthetic_ecg(np.random.default_rng(0), 500, 10.0, 70.0, 0.0)
         >>> sig.shape
         (5000, 12)
     """
-    n = int(round(fs * seconds))
+    n = round(fs * seconds)
     t = np.arange(n) / fs
     rr = 60.0 / heart_rate
     beats = np.arange(rng.uniform(0, rr), seconds + rr, rr)
@@ -182,7 +214,7 @@ def synthetic_ecg(rng: np.random.Generator, fs: int, seconds: float, heart_rate:
 def write_wfdb(path_stem: Path, signal: np.ndarray, fs: int, comments: list[str]) -> None:
     """Write a 12-lead WFDB record (format 16, 1000 adu/mV) as ``stem.hea`` + ``stem.dat``.
 
-    Example:
+    Examples:
         >>> import tempfile, wfdb
         >>> stem = Path(tempfile.mkdtemp()) / "r1"
         >>> write_wfdb(stem, np.zeros((1000, 12)), 500, ["age: 60"])
@@ -193,9 +225,16 @@ def write_wfdb(path_stem: Path, signal: np.ndarray, fs: int, comments: list[str]
 
     path_stem.parent.mkdir(parents=True, exist_ok=True)
     wfdb.wrsamp(
-        record_name=path_stem.name, fs=fs, units=["mV"] * signal.shape[1], sig_name=list(LEADS),
-        p_signal=signal, fmt=["16"] * signal.shape[1], adc_gain=[1000.0] * signal.shape[1],
-        baseline=[0] * signal.shape[1], comments=comments, write_dir=str(path_stem.parent),
+        record_name=path_stem.name,
+        fs=fs,
+        units=["mV"] * signal.shape[1],
+        sig_name=list(LEADS),
+        p_signal=signal,
+        fmt=["16"] * signal.shape[1],
+        adc_gain=[1000.0] * signal.shape[1],
+        baseline=[0] * signal.shape[1],
+        comments=comments,
+        write_dir=str(path_stem.parent),
     )
 
 
@@ -203,10 +242,11 @@ def write_wfdb(path_stem: Path, signal: np.ndarray, fs: int, comments: list[str]
 
 
 def synthetic_fundus(rng: np.random.Generator, size: int, n_lesions: int) -> Image.Image:
-    """A fundus-like photo: orange disc on black, optic disc, branching vessels and
-    ``n_lesions`` bright exudate spots.
+    """A fundus-like photo with ``n_lesions`` bright exudate spots.
 
-    Example:
+    Orange field of view on black, an optic disc and branching vessels.
+
+    Examples:
         >>> synthetic_fundus(np.random.default_rng(0), 128, 3).size
         (128, 128)
     """
@@ -241,13 +281,12 @@ def synthetic_fundus(rng: np.random.Generator, size: int, n_lesions: int) -> Ima
 def synthetic_report(rng: np.random.Generator, z: float) -> str:
     """A short sectioned pathology report whose grade wording follows the latent risk.
 
-    Example:
+    Examples:
         >>> "DIAGNOSIS:" in synthetic_report(np.random.default_rng(0), 1.0)
         True
     """
     noisy = z + rng.normal(0, 0.5)
-    grade = "high-grade" if noisy > 0.3 else ("intermediate-grade" if noisy > -0.5 else
-                                               "low-grade")
+    grade = "high-grade" if noisy > 0.3 else ("intermediate-grade" if noisy > -0.5 else "low-grade")
     mitoses = max(0, int(rng.poisson(3 + 6 / (1 + math.exp(-2 * z)))))
     necrosis = "Focal necrosis is present." if noisy > 0.8 else "No necrosis is identified."
     return (
@@ -282,7 +321,7 @@ def make_demo_cohort(
         spec: Cohort size, seed and missingness.
         progress: Show a progress bar.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> out = make_demo_cohort(tempfile.mkdtemp(), DemoCohortSpec(n_patients=3,
         ...                        slide_size=512, availability={"ecg": 1.0}))
@@ -294,8 +333,7 @@ def make_demo_cohort(
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(spec.seed)
     rows = []
-    for i in tqdm(range(spec.n_patients), desc="demo cohort", unit="patient",
-                  disable=not progress):
+    for i in tqdm(range(spec.n_patients), desc="demo cohort", unit="patient", disable=not progress):
         pid = f"P{i + 1:04d}"
         z = float(rng.normal())
         has = _draw_availability(rng, spec)
@@ -310,8 +348,12 @@ def make_demo_cohort(
         if has.get("ecg"):
             hr = float(np.clip(68 + 12 * z + rng.normal(0, 5), 40, 140))
             signal = synthetic_ecg(rng, spec.ecg_fs, spec.ecg_seconds, hr, -0.08 * max(z, 0))
-            write_wfdb(out / "ecg" / pid, signal, spec.ecg_fs,
-                       [f"age: {int(age)}", f"sex: {sex}", f"heart_rate: {hr:.0f}"])
+            write_wfdb(
+                out / "ecg" / pid,
+                signal,
+                spec.ecg_fs,
+                [f"age: {int(age)}", f"sex: {sex}", f"heart_rate: {hr:.0f}"],
+            )
             row["ecg"] = f"ecg/{pid}"
         if has.get("fundus"):
             lesions = int(rng.poisson(1 + 6 / (1 + math.exp(-2 * z))))
@@ -341,8 +383,21 @@ def make_demo_cohort(
         row["os_event"] = int(event_time <= censor_time)
         rows.append(row)
 
-    columns = ["patient_id", "slide", "ecg", "fundus", "report", "age", "sex", "biomarker",
-               "smoker", "bmi", "high_risk", "os_months", "os_event"]
+    columns = [
+        "patient_id",
+        "slide",
+        "ecg",
+        "fundus",
+        "report",
+        "age",
+        "sex",
+        "biomarker",
+        "smoker",
+        "bmi",
+        "high_risk",
+        "os_months",
+        "os_event",
+    ]
     table = pd.DataFrame(rows).reindex(columns=columns)
     atomic_write_table(table, out / "cohort.csv")
     atomic_write_text(out / "schema.yaml", yaml.safe_dump(demo_schema(), sort_keys=False))
@@ -353,7 +408,7 @@ def make_demo_cohort(
 def demo_schema() -> dict[str, object]:
     """The schema of the demo manifest, as a dictionary (written to ``schema.yaml``).
 
-    Example:
+    Examples:
         >>> demo_schema()["targets"]["os"]["type"]
         'survival'
     """
@@ -367,8 +422,13 @@ def demo_schema() -> dict[str, object]:
         },
         "ehr": {
             "columns": ["age", "sex", "biomarker", "smoker", "bmi"],
-            "types": {"age": "continuous", "sex": "categorical", "biomarker": "continuous",
-                      "smoker": "categorical", "bmi": "continuous"},
+            "types": {
+                "age": "continuous",
+                "sex": "categorical",
+                "biomarker": "continuous",
+                "smoker": "categorical",
+                "bmi": "continuous",
+            },
         },
         "targets": {
             "high_risk": {"type": "binary", "column": "high_risk"},

@@ -2,7 +2,7 @@
 
 A reader never sees a half-written output, even when the writer is killed.
 
-Example:
+Examples:
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
     >>> with atomic_path(out) as tmp:
@@ -45,7 +45,7 @@ def atomic_path(path: str | PathLike[str]) -> Iterator[Path]:
 def atomic_write_text(path: str | PathLike[str], text: str) -> Path:
     """Write UTF-8 text atomically and return the path.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> p = atomic_write_text(pathlib.Path(tempfile.mkdtemp()) / "x.json", "{}")
         >>> p.read_text()
@@ -59,7 +59,7 @@ def atomic_write_text(path: str | PathLike[str], text: str) -> Path:
 def atomic_write_table(frame: pd.DataFrame, path: str | PathLike[str]) -> Path:
     """Write a DataFrame atomically as CSV, TSV or Parquet, chosen by the extension.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.tsv"
         >>> atomic_write_table(pd.DataFrame({"a": [1]}), p).read_text()

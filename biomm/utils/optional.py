@@ -1,6 +1,6 @@
 """Guarded imports of optional dependencies that fail only when used, naming the extra.
 
-Example:
+Examples:
     >>> from biomm.utils.optional import optional_import
     >>> mod, ok = optional_import("json")
     >>> ok
@@ -52,7 +52,7 @@ def optional_import(
     Returns:
         ``(module_or_stand_in, available)``.
 
-    Example:
+    Examples:
         >>> mod, ok = optional_import("not_installed_pkg", package="not-installed-pkg")
         >>> mod.anything
         Traceback (most recent call last):

@@ -16,8 +16,15 @@ from biomm.cli.main import app
 
 runner = CliRunner()
 
-COMMANDS = [[], ["info"], ["demo"], ["cohort"], ["cohort", "validate"], ["cohort", "split"],
-            ["cohort", "summary"]]
+COMMANDS = [
+    [],
+    ["info"],
+    ["demo"],
+    ["cohort"],
+    ["cohort", "validate"],
+    ["cohort", "split"],
+    ["cohort", "summary"],
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "biomm")
@@ -51,15 +58,17 @@ def manifests(tmp_path: Path, real_files: Path, good_table: pd.DataFrame) -> dic
 
 
 def test_validate_clean_exits_0(manifests):
-    result = runner.invoke(app, ["cohort", "validate", str(manifests["clean"]),
-                                 "--data-root", str(manifests["root"])])
+    result = runner.invoke(
+        app, ["cohort", "validate", str(manifests["clean"]), "--data-root", str(manifests["root"])]
+    )
     assert result.exit_code == 0, result.output
     assert "validation OK" in result.output
 
 
 def test_validate_problems_exit_1_with_rows_and_reasons(manifests):
-    result = runner.invoke(app, ["cohort", "validate", str(manifests["bad"]),
-                                 "--data-root", str(manifests["root"])])
+    result = runner.invoke(
+        app, ["cohort", "validate", str(manifests["bad"]), "--data-root", str(manifests["root"])]
+    )
     assert result.exit_code == 1
     assert "[file_not_found] row 1, column 'slide'" in result.output
     assert "[duplicate_id] row 2, column 'patient_id'" in result.output
@@ -67,13 +76,26 @@ def test_validate_problems_exit_1_with_rows_and_reasons(manifests):
 
 
 def test_validate_json_is_machine_readable(manifests):
-    result = runner.invoke(app, ["cohort", "validate", str(manifests["bad"]), "--format", "json",
-                                 "--data-root", str(manifests["root"])])
+    result = runner.invoke(
+        app,
+        [
+            "cohort",
+            "validate",
+            str(manifests["bad"]),
+            "--format",
+            "json",
+            "--data-root",
+            str(manifests["root"]),
+        ],
+    )
     assert result.exit_code == 1
     payload = json.loads(result.output)
     assert payload["passed"] is False
-    assert {p["code"] for p in payload["problems"]} >= {"file_not_found", "duplicate_id",
-                                                          "split_leak"}
+    assert {p["code"] for p in payload["problems"]} >= {
+        "file_not_found",
+        "duplicate_id",
+        "split_leak",
+    }
     assert payload["availability"]["wsi"] == 2
 
 
@@ -87,13 +109,16 @@ def test_strict_turns_warnings_into_failure(manifests, good_table, tmp_path):
     assert runner.invoke(app, [*args, "--strict"]).exit_code == 1
 
 
-@pytest.mark.parametrize("args", [
-    ["cohort", "validate", "does-not-exist.csv"],
-    ["cohort", "validate"],
-    ["cohort", "validate", "x.csv", "--format", "xml"],
-    ["cohort", "split", "x.csv", "-o", "y.csv"],
-    ["nonsense-command"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cohort", "validate", "does-not-exist.csv"],
+        ["cohort", "validate"],
+        ["cohort", "validate", "x.csv", "--format", "xml"],
+        ["cohort", "split", "x.csv", "-o", "y.csv"],
+        ["nonsense-command"],
+    ],
+)
 def test_usage_errors_exit_2(args):
     assert runner.invoke(app, args).exit_code == 2
 
@@ -116,8 +141,22 @@ def test_unreadable_manifest_is_a_problem(tmp_path):
 
 def test_split_writes_patient_level_folds(manifests, tmp_path):
     out = tmp_path / "folds.csv"
-    result = runner.invoke(app, ["cohort", "split", str(manifests["clean"]), "--folds", "2",
-                                 "--stratify", "label", "--seed", "1", "-o", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "cohort",
+            "split",
+            str(manifests["clean"]),
+            "--folds",
+            "2",
+            "--stratify",
+            "label",
+            "--seed",
+            "1",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     folds = pd.read_csv(out)
     assert sorted(folds["fold"].unique()) == [1, 2]
@@ -126,8 +165,10 @@ def test_split_writes_patient_level_folds(manifests, tmp_path):
 
 def test_split_ratios_and_summary(manifests, tmp_path):
     out = tmp_path / "split.tsv"
-    result = runner.invoke(app, ["cohort", "split", str(manifests["clean"]),
-                                 "--ratios", "0.5,0.25,0.25", "-o", str(out)])
+    result = runner.invoke(
+        app,
+        ["cohort", "split", str(manifests["clean"]), "--ratios", "0.5,0.25,0.25", "-o", str(out)],
+    )
     assert result.exit_code == 0, result.output
     assert sorted(pd.read_csv(out, sep="\t")["split"]) == ["test", "train", "train", "val"]
     result = runner.invoke(app, ["cohort", "summary", str(out)])
@@ -135,6 +176,10 @@ def test_split_ratios_and_summary(manifests, tmp_path):
 
 
 def test_console_script_runs_as_a_process():
-    result = subprocess.run([sys.executable, "-m", "biomm.cli.main", "--version"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "biomm.cli.main", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0 and __version__ in result.stdout

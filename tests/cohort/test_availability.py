@@ -6,17 +6,23 @@ from biomm import Cohort, CohortSchema
 
 
 def test_availability_matrix_and_patterns():
-    df = pd.DataFrame({
-        "patient_id": ["a", "a", "b", "c", "d"],
-        "sample_id": ["1", "2", "3", "4", "5"],
-        "wsi": ["a1.svs", None, None, "c.svs", None],
-        "ecg": [None, "a.hea", "b.hea", None, None],
-        "report": [None, None, "  ", "text", None],
-        "age": [None, 50, 60, None, None],
-    })
+    df = pd.DataFrame(
+        {
+            "patient_id": ["a", "a", "b", "c", "d"],
+            "sample_id": ["1", "2", "3", "4", "5"],
+            "wsi": ["a1.svs", None, None, "c.svs", None],
+            "ecg": [None, "a.hea", "b.hea", None, None],
+            "report": [None, None, "  ", "text", None],
+            "age": [None, 50, 60, None, None],
+        }
+    )
     availability = Cohort(df).availability()
     assert availability.matrix.loc["a"].to_dict() == {
-        "wsi": True, "ecg": True, "report": False, "ehr": True}
+        "wsi": True,
+        "ecg": True,
+        "report": False,
+        "ehr": True,
+    }
     assert availability.matrix.loc["d"].sum() == 0  # nothing: blank report is not a report
     assert availability.patterns["n_patients"].sum() == 4
     assert availability.counts().to_dict() == {"wsi": 2, "ecg": 2, "report": 1, "ehr": 2}
@@ -30,10 +36,16 @@ def test_ehr_table_availability(tmp_path):
 
 
 def test_samples_hold_references_and_masked_targets(tmp_path):
-    df = pd.DataFrame({
-        "patient_id": ["a", "b"], "wsi": ["s1.svs;s2.svs", None], "report": ["Benign.", None],
-        "label": [1, None], "os_time": [5.0, -1.0], "os_event": [1, 1],
-    })
+    df = pd.DataFrame(
+        {
+            "patient_id": ["a", "b"],
+            "wsi": ["s1.svs;s2.svs", None],
+            "report": ["Benign.", None],
+            "label": [1, None],
+            "os_time": [5.0, -1.0],
+            "os_event": [1, 1],
+        }
+    )
     samples = list(Cohort(df, data_root=tmp_path).samples())
     assert samples[0].modalities["wsi"] == [tmp_path / "s1.svs", tmp_path / "s2.svs"]
     assert samples[0].modalities["report"] == "Benign."

@@ -37,8 +37,10 @@ targets:
         ({"modalities": {"xray": {"column": "x"}}}, "modalities.xray"),
         ({"targets": {"os": {"type": "survival", "time": "t"}}}, "targets.os"),
         ({"targets": {"y": {"type": "ordinal", "column": "y"}}}, "targets.y.type"),
-        ({"targets": {"y": {"type": "binary", "column": "y", "classes": [1, 2, 3]}}},
-         "exactly 2 classes"),
+        (
+            {"targets": {"y": {"type": "binary", "column": "y", "classes": [1, 2, 3]}}},
+            "exactly 2 classes",
+        ),
         ({"patient_idd": "x"}, "patient_idd"),
         ({"ehr": {"columns": ["a"], "types": {"b": "continuous"}}}, "'types' names columns"),
         (["not", "a", "mapping"], "mapping"),
@@ -61,12 +63,19 @@ def test_schema_file_errors(tmp_path):
 
 
 def test_inference_from_conventional_names():
-    df = pd.DataFrame({
-        "case_id": ["a", "b", "c"], "slide_path": ["a.svs", "b.svs", "c.svs"],
-        "ecg": ["e1", "e2", None], "strat_fold": [1, 2, 3], "pfs_time": [1.0, 2.0, 3.0],
-        "pfs_event": [0, 1, 1], "label": ["LUAD", "LUSC", "LUAD"],
-        "target_grade": ["G1", "G2", "G3"], "age": [50, 60, 70],
-    })
+    df = pd.DataFrame(
+        {
+            "case_id": ["a", "b", "c"],
+            "slide_path": ["a.svs", "b.svs", "c.svs"],
+            "ecg": ["e1", "e2", None],
+            "strat_fold": [1, 2, 3],
+            "pfs_time": [1.0, 2.0, 3.0],
+            "pfs_event": [0, 1, 1],
+            "label": ["LUAD", "LUSC", "LUAD"],
+            "target_grade": ["G1", "G2", "G3"],
+            "age": [50, 60, 70],
+        }
+    )
     schema = infer_schema(df)
     assert schema.patient_id == "case_id"
     assert schema.fold == "strat_fold"

@@ -55,8 +55,11 @@ def test_train_val_test_never_leaks(table, seed):
 
 
 @settings(max_examples=25, deadline=None)
-@given(n_per_class=st.lists(st.integers(min_value=5, max_value=40), min_size=2, max_size=4),
-       folds=st.integers(min_value=2, max_value=5), seed=st.integers(0, 99))
+@given(
+    n_per_class=st.lists(st.integers(min_value=5, max_value=40), min_size=2, max_size=4),
+    folds=st.integers(min_value=2, max_value=5),
+    seed=st.integers(0, 99),
+)
 def test_strata_are_balanced_across_folds(n_per_class, folds, seed):
     labels = [k for k, n in enumerate(n_per_class) for _ in range(n)]
     table = pd.DataFrame({"patient_id": [f"p{i}" for i in range(len(labels))], "label": labels})
@@ -67,15 +70,21 @@ def test_strata_are_balanced_across_folds(n_per_class, folds, seed):
 
 
 def test_survival_stratifies_by_event():
-    table = pd.DataFrame({"patient_id": [f"p{i}" for i in range(40)],
-                          "os_time": range(1, 41), "os_event": [1] * 10 + [0] * 30})
+    table = pd.DataFrame(
+        {
+            "patient_id": [f"p{i}" for i in range(40)],
+            "os_time": range(1, 41),
+            "os_event": [1] * 10 + [0] * 30,
+        }
+    )
     out = Cohort(table).split(folds=5, stratify="os", seed=3).table
     assert out.groupby("fold")["os_event"].sum().tolist() == [2, 2, 2, 2, 2]
 
 
 def test_continuous_target_stratified_by_quartile():
-    table = pd.DataFrame({"patient_id": [f"p{i}" for i in range(40)],
-                          "target_bp": [i + 0.5 for i in range(40)]})
+    table = pd.DataFrame(
+        {"patient_id": [f"p{i}" for i in range(40)], "target_bp": [i + 0.5 for i in range(40)]}
+    )
     out = Cohort(table).split(folds=4, stratify="bp", seed=0).table
     high = out[out["target_bp"] >= 30].groupby("fold").size()
     assert high.tolist() == [3, 3, 2, 2] or sorted(high.tolist()) == [2, 2, 3, 3]
@@ -84,10 +93,18 @@ def test_continuous_target_stratified_by_quartile():
 def test_existing_split_is_honoured_and_checked():
     table = pd.DataFrame({"patient_id": ["a", "b", "c"], "split": ["train", "val", "test"]})
     cohort = Cohort(table)
-    assert cohort.split(ratios=(0.5, 0.25, 0.25)).table["split"].tolist() == ["train", "val",
-                                                                              "test"]
-    leaking = pd.DataFrame({"patient_id": ["a", "a", "b", "c"], "sample_id": ["1", "2", "3", "4"],
-                            "split": ["train", "test", "val", "train"]})
+    assert cohort.split(ratios=(0.5, 0.25, 0.25)).table["split"].tolist() == [
+        "train",
+        "val",
+        "test",
+    ]
+    leaking = pd.DataFrame(
+        {
+            "patient_id": ["a", "a", "b", "c"],
+            "sample_id": ["1", "2", "3", "4"],
+            "split": ["train", "test", "val", "train"],
+        }
+    )
     with pytest.raises(SplitError, match="leaks"):
         Cohort(leaking).split(ratios=(0.5, 0.25, 0.25))
     replaced = Cohort(leaking).split(ratios=(0.4, 0.0, 0.6), overwrite=True, seed=0)
@@ -96,8 +113,9 @@ def test_existing_split_is_honoured_and_checked():
 
 
 def test_ptbxl_style_folds_to_splits_and_iteration():
-    table = pd.DataFrame({"patient_id": [f"p{i}" for i in range(10)],
-                          "strat_fold": list(range(1, 11))})
+    table = pd.DataFrame(
+        {"patient_id": [f"p{i}" for i in range(10)], "strat_fold": list(range(1, 11))}
+    )
     cohort = Cohort(table)
     assert cohort.schema.fold == "strat_fold"
     split = splits_from_folds(cohort, val_folds=[9], test_folds=[10])
@@ -107,13 +125,16 @@ def test_ptbxl_style_folds_to_splits_and_iteration():
     assert all(set(train).isdisjoint(held) for _, train, held in folds)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({}, "exactly one"),
-    ({"folds": 2, "ratios": (0.5, 0.25, 0.25)}, "exactly one"),
-    ({"folds": 1}, "at least 2"),
-    ({"ratios": (0.5, 0.5)}, "three non-negative"),
-    ({"folds": 2, "stratify": "nope"}, "not a declared target"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "exactly one"),
+        ({"folds": 2, "ratios": (0.5, 0.25, 0.25)}, "exactly one"),
+        ({"folds": 1}, "at least 2"),
+        ({"ratios": (0.5, 0.5)}, "three non-negative"),
+        ({"folds": 2, "stratify": "nope"}, "not a declared target"),
+    ],
+)
 def test_impossible_requests(kwargs, message):
     table = pd.DataFrame({"patient_id": list("abcd"), "label": [0, 1, 0, 1]})
     with pytest.raises(SplitError, match=message):

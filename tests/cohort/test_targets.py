@@ -22,8 +22,9 @@ def test_binary_two_named_classes_sorted():
 
 def test_declared_classes_define_order():
     frame = pd.DataFrame({"g": ["G3", "G1", "G2"]})
-    parsed = parse_target(TargetSpec(type="multiclass", column="g", classes=["G3", "G2", "G1"]),
-                          frame)
+    parsed = parse_target(
+        TargetSpec(type="multiclass", column="g", classes=["G3", "G2", "G1"]), frame
+    )
     assert parsed.values == [0, 2, 1]
 
 

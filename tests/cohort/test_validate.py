@@ -30,66 +30,216 @@ def _edit(table: pd.DataFrame, row: int, column: str, value) -> pd.DataFrame:
 
 # (name, edit of the good table, expected code, expected row, expected column, schema)
 CASES = [
-    ("duplicate patient id", lambda t: _edit(t, 2, "patient_id", "p1"),
-     "duplicate_id", 2, "patient_id", None),
-    ("blank patient id", lambda t: _edit(t, 1, "patient_id", None),
-     "missing_id", 1, "patient_id", None),
-    ("missing slide file", lambda t: _edit(t, 0, "slide", "slides/missing.svs"),
-     "file_not_found", 0, "slide", None),
-    ("unknown slide extension", lambda t: _edit(t, 0, "slide", "reports/r.txt"),
-     "unknown_format", 0, "slide", None),
-    ("text file named .svs", lambda t: _edit(t, 0, "slide", "bad/fake.svs"),
-     "format_mismatch", 0, "slide", None),
-    ("zero-byte slide", lambda t: _edit(t, 2, "slide", "bad/empty.svs"),
-     "empty_file", 2, "slide", None),
-    ("path escaping the root", lambda t: _edit(t, 0, "slide", "../outside.svs"),
-     "path_escapes_root", 0, "slide", None),
-    ("missing WFDB signal file", lambda t: _edit(t, 0, "ecg", "bad/nodat"),
-     "file_not_found", 0, "ecg", None),
-    ("WFDB header with bad sampling rate", lambda t: _edit(t, 0, "ecg", "bad/badfs.hea"),
-     "format_mismatch", 0, "ecg", None),
-    ("PNG that is a JPEG", lambda t: _edit(t, 1, "fundus", "bad/jpeg.png"),
-     "format_mismatch", 1, "fundus", None),
-    ("report file missing", lambda t: _edit(t, 0, "report", "reports/none.txt"),
-     "file_not_found", 0, "report", None),
-    ("report file not UTF-8", lambda t: _edit(t, 0, "report", "bad/latin1.txt"),
-     "format_mismatch", 0, "report", None),
-    ("negative survival time", lambda t: _edit(t, 1, "os_time", -3.0),
-     "negative_time", 1, "os_time", None),
-    ("event outside {0,1}", lambda t: _edit(t, 2, "os_event", 2),
-     "invalid_event", 2, "os_event", None),
-    ("non-numeric survival time", lambda t: _edit(t, 3, "os_time", "unknown"),
-     "target_type_mismatch", 3, "os_time", None),
-    ("binary target with a third value", lambda t: _edit(t, 3, "label", 7),
-     "target_type_mismatch", 3, "label",
-     {"modalities": {"wsi": {"column": "slide"}},
-      "targets": {"label": {"type": "binary", "column": "label"}}}),
-    ("class outside the declared classes", lambda t: _edit(t, 3, "label", 5),
-     "unknown_class", 3, "label",
-     {"modalities": {"wsi": {"column": "slide"}},
-      "targets": {"label": {"type": "multiclass", "column": "label", "classes": [0, 1]}}}),
-    ("continuous target not a number", lambda t: _edit(t, 1, "label", "high"),
-     "target_type_mismatch", 1, "label",
-     {"modalities": {"wsi": {"column": "slide"}},
-      "targets": {"label": {"type": "continuous", "column": "label"}}}),
-    ("patient in two splits", lambda t: pd.concat(
-        [t.assign(split=["train", "train", "val", "test"], sample_id=["a", "b", "c", "d"]),
-         t.head(1).assign(split=["test"], sample_id=["e"])], ignore_index=True),
-     "split_leak", 4, "split", None),
-    ("unknown split value", lambda t: t.assign(split=["train", "tain", "val", "test"]),
-     "invalid_split", 1, "split", None),
-    ("non-integer fold", lambda t: t.assign(fold=["1", "2", "two", "1"]),
-     "invalid_fold", 2, "fold", None),
-    ("schema column missing from manifest", lambda t: t.drop(columns=["slide"]),
-     "missing_column", None, "slide",
-     {"modalities": {"wsi": {"column": "slide"}}}),
-    ("no patient id column", lambda t: t.rename(columns={"patient_id": "pid"}),
-     "missing_column", None, "patient_id",
-     {"modalities": {"wsi": {"column": "slide"}}}),
-    ("continuous EHR value not a number", lambda t: _edit(t, 0, "age", "sixty"),
-     "type_mismatch", 0, "age",
-     {"modalities": {"wsi": {"column": "slide"}},
-      "ehr": {"columns": ["age"], "types": {"age": "continuous"}}}),
+    (
+        "duplicate patient id",
+        lambda t: _edit(t, 2, "patient_id", "p1"),
+        "duplicate_id",
+        2,
+        "patient_id",
+        None,
+    ),
+    (
+        "blank patient id",
+        lambda t: _edit(t, 1, "patient_id", None),
+        "missing_id",
+        1,
+        "patient_id",
+        None,
+    ),
+    (
+        "missing slide file",
+        lambda t: _edit(t, 0, "slide", "slides/missing.svs"),
+        "file_not_found",
+        0,
+        "slide",
+        None,
+    ),
+    (
+        "unknown slide extension",
+        lambda t: _edit(t, 0, "slide", "reports/r.txt"),
+        "unknown_format",
+        0,
+        "slide",
+        None,
+    ),
+    (
+        "text file named .svs",
+        lambda t: _edit(t, 0, "slide", "bad/fake.svs"),
+        "format_mismatch",
+        0,
+        "slide",
+        None,
+    ),
+    (
+        "zero-byte slide",
+        lambda t: _edit(t, 2, "slide", "bad/empty.svs"),
+        "empty_file",
+        2,
+        "slide",
+        None,
+    ),
+    (
+        "path escaping the root",
+        lambda t: _edit(t, 0, "slide", "../outside.svs"),
+        "path_escapes_root",
+        0,
+        "slide",
+        None,
+    ),
+    (
+        "missing WFDB signal file",
+        lambda t: _edit(t, 0, "ecg", "bad/nodat"),
+        "file_not_found",
+        0,
+        "ecg",
+        None,
+    ),
+    (
+        "WFDB header with bad sampling rate",
+        lambda t: _edit(t, 0, "ecg", "bad/badfs.hea"),
+        "format_mismatch",
+        0,
+        "ecg",
+        None,
+    ),
+    (
+        "PNG that is a JPEG",
+        lambda t: _edit(t, 1, "fundus", "bad/jpeg.png"),
+        "format_mismatch",
+        1,
+        "fundus",
+        None,
+    ),
+    (
+        "report file missing",
+        lambda t: _edit(t, 0, "report", "reports/none.txt"),
+        "file_not_found",
+        0,
+        "report",
+        None,
+    ),
+    (
+        "report file not UTF-8",
+        lambda t: _edit(t, 0, "report", "bad/latin1.txt"),
+        "format_mismatch",
+        0,
+        "report",
+        None,
+    ),
+    (
+        "negative survival time",
+        lambda t: _edit(t, 1, "os_time", -3.0),
+        "negative_time",
+        1,
+        "os_time",
+        None,
+    ),
+    (
+        "event outside {0,1}",
+        lambda t: _edit(t, 2, "os_event", 2),
+        "invalid_event",
+        2,
+        "os_event",
+        None,
+    ),
+    (
+        "non-numeric survival time",
+        lambda t: _edit(t, 3, "os_time", "unknown"),
+        "target_type_mismatch",
+        3,
+        "os_time",
+        None,
+    ),
+    (
+        "binary target with a third value",
+        lambda t: _edit(t, 3, "label", 7),
+        "target_type_mismatch",
+        3,
+        "label",
+        {
+            "modalities": {"wsi": {"column": "slide"}},
+            "targets": {"label": {"type": "binary", "column": "label"}},
+        },
+    ),
+    (
+        "class outside the declared classes",
+        lambda t: _edit(t, 3, "label", 5),
+        "unknown_class",
+        3,
+        "label",
+        {
+            "modalities": {"wsi": {"column": "slide"}},
+            "targets": {"label": {"type": "multiclass", "column": "label", "classes": [0, 1]}},
+        },
+    ),
+    (
+        "continuous target not a number",
+        lambda t: _edit(t, 1, "label", "high"),
+        "target_type_mismatch",
+        1,
+        "label",
+        {
+            "modalities": {"wsi": {"column": "slide"}},
+            "targets": {"label": {"type": "continuous", "column": "label"}},
+        },
+    ),
+    (
+        "patient in two splits",
+        lambda t: pd.concat(
+            [
+                t.assign(split=["train", "train", "val", "test"], sample_id=["a", "b", "c", "d"]),
+                t.head(1).assign(split=["test"], sample_id=["e"]),
+            ],
+            ignore_index=True,
+        ),
+        "split_leak",
+        4,
+        "split",
+        None,
+    ),
+    (
+        "unknown split value",
+        lambda t: t.assign(split=["train", "tain", "val", "test"]),
+        "invalid_split",
+        1,
+        "split",
+        None,
+    ),
+    (
+        "non-integer fold",
+        lambda t: t.assign(fold=["1", "2", "two", "1"]),
+        "invalid_fold",
+        2,
+        "fold",
+        None,
+    ),
+    (
+        "schema column missing from manifest",
+        lambda t: t.drop(columns=["slide"]),
+        "missing_column",
+        None,
+        "slide",
+        {"modalities": {"wsi": {"column": "slide"}}},
+    ),
+    (
+        "no patient id column",
+        lambda t: t.rename(columns={"patient_id": "pid"}),
+        "missing_column",
+        None,
+        "patient_id",
+        {"modalities": {"wsi": {"column": "slide"}}},
+    ),
+    (
+        "continuous EHR value not a number",
+        lambda t: _edit(t, 0, "age", "sixty"),
+        "type_mismatch",
+        0,
+        "age",
+        {
+            "modalities": {"wsi": {"column": "slide"}},
+            "ehr": {"columns": ["age"], "types": {"age": "continuous"}},
+        },
+    ),
     ("empty manifest", lambda t: t.iloc[0:0], "empty_manifest", None, None, None),
 ]
 
@@ -107,8 +257,9 @@ def bad_files(real_files: Path) -> Path:
     return bad
 
 
-@pytest.mark.parametrize(("name", "edit", "code", "row", "column", "schema"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "edit", "code", "row", "column", "schema"), CASES, ids=[c[0] for c in CASES]
+)
 def test_malformed_manifest_reports_specific_problem(
     name, edit, code, row, column, schema, good_table, real_files, bad_files
 ):
@@ -122,8 +273,10 @@ def test_malformed_manifest_reports_specific_problem(
     assert problem.message
     assert not report.ok
     # every problem of the clean table's other rows stays absent: nothing unrelated is flagged
-    assert all(p.code == code or p.severity == "warning" or p.code in {"missing_column"}
-               for p in report.errors), str(report)
+    assert all(
+        p.code == code or p.severity == "warning" or p.code in {"missing_column"}
+        for p in report.errors
+    ), str(report)
 
 
 def test_all_problems_reported_at_once(good_table, real_files, bad_files):
@@ -171,15 +324,18 @@ def test_patient_without_modality_is_a_warning(good_table, real_files):
 
 def test_probe_can_be_disabled(good_table, real_files):
     report = _cohort(_edit(good_table, 0, "slide", "slides/nope.svs"), real_files).validate(
-        probe_files=False)
+        probe_files=False
+    )
     assert report.ok
 
 
 def test_ehr_table_join_problems(good_table, real_files, tmp_path):
     ehr = pd.DataFrame({"patient_id": ["p1", "p1", "zz"], "bmi": [20, 21, 22]})
     ehr.to_csv(real_files / "ehr_dup.csv", index=False)
-    schema = {"modalities": {"wsi": {"column": "slide"}},
-              "ehr": {"table": "ehr_dup.csv", "columns": ["bmi", "hba1c"]}}
+    schema = {
+        "modalities": {"wsi": {"column": "slide"}},
+        "ehr": {"table": "ehr_dup.csv", "columns": ["bmi", "hba1c"]},
+    }
     report = _cohort(good_table, real_files, schema).validate()
     assert {"duplicate_id", "ehr_unmatched", "missing_column"} <= report.codes()
 

@@ -51,8 +51,9 @@ def test_masks_match_availability(samples):
                 assert not batch.modalities["ecg"][i].any()
     if "wsi" in batch.modalities:
         lengths = batch.token_masks["wsi"].sum(1).tolist()
-        assert lengths == [s.modalities["wsi"].shape[0] if "wsi" in s.modalities else 0
-                           for s in samples]
+        assert lengths == [
+            s.modalities["wsi"].shape[0] if "wsi" in s.modalities else 0 for s in samples
+        ]
     if "report" in batch.modalities:
         assert batch.modalities["report"] == [s.modalities.get("report") for s in samples]
     for name, mask in batch.target_masks.items():
@@ -85,8 +86,10 @@ def test_empty_batch_is_an_error():
 def test_numpy_and_multilabel_targets():
     import numpy as np
 
-    samples = [Sample("a", {"x": np.ones(3, np.float32)}, {"dx": [1, 0, 1]}),
-               Sample("b", {}, {"dx": [0, 0, 1]})]
+    samples = [
+        Sample("a", {"x": np.ones(3, np.float32)}, {"dx": [1, 0, 1]}),
+        Sample("b", {}, {"dx": [0, 0, 1]}),
+    ]
     batch = collate(samples)
     assert batch.modalities["x"].dtype == torch.float32
     assert batch.targets["dx"].tolist() == [[1, 0, 1], [0, 0, 1]]
