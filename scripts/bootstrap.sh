@@ -26,10 +26,10 @@ BIOMM_PY="$venv/bin/python"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build on Linux.
-if ! "$BIOMM_PY" -c 'import torch' 2>/dev/null; then
+if ! "$BIOMM_PY" -W ignore -c 'import torch' 2>/dev/null; then
   echo "[biomm] installing ${BIOMM_TORCH:-torch==2.13.0}"
   "$BIOMM_PY" -m pip install --quiet "${BIOMM_TORCH:-torch==2.13.0}" 2>&1 | grep -v "is ignored" || true
-  "$BIOMM_PY" -c 'import torch' || { echo "[biomm] torch installation failed" >&2; exit 1; }
+  "$BIOMM_PY" -W ignore -c 'import torch' || { echo "[biomm] torch installation failed" >&2; exit 1; }
 fi
 
 echo "[biomm] installing biomm and its dependencies (pip install -e '.[dev]')"

@@ -29,3 +29,23 @@ def test_duplicate_and_unknown_names():
         registry.register("  ")
     with pytest.raises(RegistryError, match="callable"):
         registry.add("x", 3)  # type: ignore[arg-type]
+
+
+def test_project_registries_are_distinct_and_named():
+    from biomm.registries import ALL_REGISTRIES
+
+    assert len({id(r) for r in ALL_REGISTRIES.values()}) == len(ALL_REGISTRIES)
+    for kind, registry in ALL_REGISTRIES.items():
+        assert registry.kind == kind
+
+
+def test_every_registered_factory_is_documented():
+    """Contract over every registered implementation (grows as encoders, fusions land)."""
+    from biomm.registries import ALL_REGISTRIES
+
+    for registry in ALL_REGISTRIES.values():
+        for name in registry.names():
+            factory = registry.get(name)
+            assert callable(factory)
+            assert (factory.__doc__ or "").strip(), f"{registry.kind} {name!r} has no docstring"
+            assert "Examples:" in factory.__doc__, f"{registry.kind} {name!r} lacks an example"

@@ -195,4 +195,10 @@ def split(
     assert column is not None
     counts = result.table.drop_duplicates(result.schema.patient_id)[column].value_counts()
     typer.echo(f"wrote {out} ({len(result.patient_ids)} patients)")
+    if out.absolute().parent != result.data_root and result.modalities:
+        typer.echo(
+            f"note: relative paths in {out} still refer to {result.data_root}; "
+            f"use --data-root {result.data_root} with it",
+            err=True,
+        )
     typer.echo(frame_to_text(counts.sort_index().rename("n_patients").reset_index()))

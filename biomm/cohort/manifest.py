@@ -182,12 +182,24 @@ class Cohort:
         spec = self.schema.modalities.get(modality)  # type: ignore[call-overload]
         if spec is None or spec.column not in self.table:
             return []
-        value = self.table.at[row, spec.column]
+        return self.split_cell(modality, self.table.at[row, spec.column])
+
+    def split_cell(self, modality: str, value: Any) -> list[str]:
+        """Split one manifest cell of ``modality`` into its references (none when empty).
+
+        Examples:
+            >>> c = Cohort(pd.DataFrame({"patient_id": ["a"], "wsi": ["x.svs"]}))
+            >>> c.split_cell("wsi", "a.svs;b.svs"), c.split_cell("report", "A; B.")
+            (['a.svs', 'b.svs'], ['A; B.'])
+            >>> c.split_cell("wsi", None)
+            []
+        """
         if _missing(value):
             return []
         if modality == "report":
             return [str(value)]
-        return [part.strip() for part in str(value).split(spec.separator) if part.strip()]
+        separator = self.schema.modalities[modality].separator  # type: ignore[index]
+        return [part.strip() for part in str(value).split(separator) if part.strip()]
 
     def resolve(self, reference: str | PathLike[str]) -> Path:
         """Resolve a file reference against the data root (absolute paths stay as they are).
@@ -404,12 +416,9 @@ class Cohort:
             >>> len(c.with_table(c.table.head(1)))
             1
         """
-        return Cohort(
-            table,
-            schema or self.schema,
-            source=self.source,
-            data_root=self.data_root if self.root_is_explicit or self.source is None else None,
-        )
+        clone = Cohort(table, schema or self.schema, data_root=self.data_root, source=self.source)
+        clone.root_is_explicit = self.root_is_explicit
+        return clone
 
     def save(self, path: str | PathLike[str]) -> Path:
         """Write the manifest table atomically as CSV/TSV/Parquet (by extension).

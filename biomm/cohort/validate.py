@@ -17,13 +17,13 @@ Examples:
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from biomm.cohort.probe import probe_file
+from biomm.cohort.probe import ProbeResult, probe_file
 from biomm.cohort.report import Problem, ValidationReport
 from biomm.cohort.targets import parse_target
 from biomm.errors import ManifestError
@@ -157,25 +157,15 @@ def _check_ids(cohort: Cohort) -> list[Problem]:
     return problems
 
 
-def _escapes_root(cohort: Cohort, reference: str, resolved: Path) -> bool:
-    is_relative = not Path(reference).expanduser().is_absolute()
-    if not is_relative and not cohort.root_is_explicit:
-        return False
-    try:
-        resolved.resolve().relative_to(cohort.data_root.resolve())
-    except ValueError:
-        return True
-    return False
-
-
 def _check_references(cohort: Cohort, probe_files: bool) -> list[Problem]:
     problems = []
-    schema = cohort.schema
-    for modality, spec in schema.modalities.items():
+    root = os.path.normpath(cohort.data_root)
+    probes: dict[str, ProbeResult] = {}  # a file referenced by several rows is probed once
+    for modality, spec in cohort.schema.modalities.items():
         if spec.column not in cohort.table:
             continue
-        for row in range(len(cohort.table)):
-            for ref in cohort.references(modality, row):
+        for row, cell in enumerate(cohort.table[spec.column].tolist()):
+            for ref in cohort.split_cell(modality, cell):
                 if modality == "report" and not cohort.is_report_file(ref):
                     if "\x00" in ref:
                         problems.append(
@@ -188,23 +178,30 @@ def _check_references(cohort: Cohort, probe_files: bool) -> list[Problem]:
                             )
                         )
                     continue
-                resolved = cohort.resolve(ref)
-                if _escapes_root(cohort, ref, resolved):
+                resolved = os.path.normpath(cohort.resolve(ref))
+                # lexical check: '..' may not leave the root; symlinks inside it may point anywhere
+                is_relative = not os.path.isabs(os.path.expanduser(ref))
+                if (is_relative or cohort.root_is_explicit) and os.path.commonpath(
+                    [root, resolved]
+                ) != root:
                     problems.append(
                         Problem(
                             "error",
                             "path_escapes_root",
-                            f"path resolves outside the data root {str(cohort.data_root)!r}",
+                            f"path resolves outside the data root {root!r}",
                             row=row,
                             column=spec.column,
                             value=ref,
-                            file=str(resolved),
+                            file=resolved,
                         )
                     )
                     continue
                 if not probe_files:
                     continue
-                result = probe_file(resolved, modality)
+                key = f"{modality}\0{resolved}"
+                if key not in probes:
+                    probes[key] = probe_file(resolved, modality)
+                result = probes[key]
                 if not result.ok:
                     problems.append(
                         Problem(
@@ -214,7 +211,7 @@ def _check_references(cohort: Cohort, probe_files: bool) -> list[Problem]:
                             row=row,
                             column=spec.column,
                             value=ref,
-                            file=str(resolved),
+                            file=resolved,
                         )
                     )
     return problems
@@ -436,17 +433,17 @@ def _check_coverage(cohort: Cohort) -> list[Problem]:
     problems = []
     empty = matrix.index[~matrix.any(axis=1)]
     if len(empty):
-        pid = cohort.schema.patient_id
-        ids = cohort.table[pid].astype(str)
+        ids = cohort.table[cohort.schema.patient_id].astype(str)
+        first_row = {patient: row for row, patient in reversed(list(enumerate(ids)))}
         for patient in empty:
-            row = int(ids[ids == patient].index[0])
+            row = first_row[str(patient)]
             problems.append(
                 Problem(
                     "warning",
                     "no_modalities",
                     "patient has no modality at all",
                     row=row,
-                    column=pid,
+                    column=cohort.schema.patient_id,
                     value=str(patient),
                 )
             )

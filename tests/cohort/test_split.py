@@ -139,3 +139,12 @@ def test_impossible_requests(kwargs, message):
     table = pd.DataFrame({"patient_id": list("abcd"), "label": [0, 1, 0, 1]})
     with pytest.raises(SplitError, match=message):
         Cohort(table).split(**kwargs)
+
+
+def test_split_keeps_the_data_root_semantics(tmp_path):
+    outside = tmp_path / "elsewhere" / "s.svs"
+    table = pd.DataFrame({"patient_id": list("abcd"), "slide": [str(outside)] * 4})
+    cohort = Cohort(table)  # no explicit root: absolute paths anywhere are fine
+    folded = cohort.split(folds=2, seed=0)
+    assert not folded.root_is_explicit
+    assert "path_escapes_root" not in folded.validate().codes()
