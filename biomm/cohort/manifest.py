@@ -257,6 +257,40 @@ class Cohort:
             self._ehr_table = coerce_numeric(table, keep_text=(self.schema.patient_id,))
         return self._ehr_table
 
+    def ehr_frame(self) -> pd.DataFrame:
+        """EHR features per patient (index: patient id), from the manifest or the EHR table.
+
+        With EHR columns in a sample-level manifest, a patient's first row with any EHR value
+        is used. Patients without EHR data are absent.
+
+        Examples:
+            >>> df = pd.DataFrame({"patient_id": ["a", "b"], "age": [61, None], "sex": ["F", None]})
+            >>> Cohort(df).ehr_frame()
+                         age sex
+            patient_id
+            a           61.0   F
+        """
+        ehr = self.schema.ehr
+        pid = self.schema.patient_id
+        if ehr is None or pid not in self.table:
+            return pd.DataFrame(index=pd.Index([], name="patient_id"))
+        if ehr.table:
+            source = self.ehr_table()
+            assert source is not None
+            if pid not in source:
+                return pd.DataFrame(index=pd.Index([], name="patient_id"))
+            columns = ehr.columns or [c for c in source.columns if c != pid]
+        else:
+            source = self.table
+            columns = ehr.columns
+        columns = [c for c in columns if c in source]
+        frame = source[[pid, *columns]].copy()
+        frame[pid] = frame[pid].astype("string")
+        frame = frame[frame[pid].notna() & frame[columns].notna().any(axis=1)]
+        frame = frame.drop_duplicates(pid).set_index(pid)
+        frame.index.name = "patient_id"
+        return frame
+
     # ---- availability and targets -------------------------------------------------------
 
     def availability(self) -> Availability:
@@ -298,21 +332,12 @@ class Cohort:
         return Availability(matrix=matrix, patterns=patterns)
 
     def _ehr_presence(self, ids: pd.Series) -> pd.Series:
-        ehr = self.schema.ehr
-        assert ehr is not None
-        if ehr.table:
-            try:
-                table = self.ehr_table()
-            except ManifestError:
-                return pd.Series(False, index=self.table.index)
-            assert table is not None
-            pid = self.schema.patient_id
-            known = set(table[pid].astype(str)) if pid in table else set()
-            return ids.isin(known).fillna(False).astype(bool)
-        cols = [c for c in ehr.columns if c in self.table]
-        if not cols:
-            return pd.Series(False, index=self.table.index)
-        return self.table[cols].notna().any(axis=1)
+        """Per row: does the row's patient have any EHR value (an unreadable table: no)."""
+        try:
+            known = set(self.ehr_frame().index.astype(str))
+        except ManifestError:
+            known = set()
+        return ids.isin(known).fillna(False).astype(bool)
 
     def parse_target(self, name: str) -> ParsedTarget:
         """Parse target ``name`` into model-ready per-row values.
@@ -333,8 +358,9 @@ class Cohort:
     def samples(self) -> Iterator[Sample]:
         """One :class:`~biomm.data.sample.Sample` per manifest row, holding references.
 
-        A modality's value is the resolved path (a list of paths for several slides), or the
-        report text; absent modalities are absent keys. Invalid or missing targets are absent
+        A modality's value is the resolved path (a list of paths for several slides), the
+        report text, or for ``ehr`` a dict of the patient's non-empty EHR values; absent
+        modalities are absent keys. Invalid or missing targets are absent
         keys too, so they are masked in a batch.
 
         Examples:
@@ -344,6 +370,7 @@ class Cohort:
             (['ecg'], {'y': 1})
         """
         parsed = {name: self.parse_target(name) for name in self.target_names}
+        ehr = self.ehr_frame() if "ehr" in self.modalities else None
         pid = self.schema.patient_id
         sid = self.schema.sample_id
         for row in range(len(self.table)):
@@ -361,6 +388,9 @@ class Cohort:
                     modalities[modality] = [self.resolve(r) for r in refs]
                 else:
                     modalities[modality] = self.resolve(refs[0])
+            if ehr is not None and str(patient) in ehr.index:
+                values = ehr.loc[str(patient)]
+                modalities["ehr"] = {k: v for k, v in values.items() if not _missing(v)}
             targets = {n: p.values[row] for n, p in parsed.items() if p.values[row] is not None}
             meta: dict[str, Any] = {"row": row}
             for key in (self.schema.split, self.schema.fold):

@@ -33,6 +33,9 @@ def test_ehr_table_availability(tmp_path):
     schema = CohortSchema.from_dict({"ehr": {"table": "ehr.csv", "columns": ["bmi"]}})
     cohort = Cohort(pd.DataFrame({"patient_id": ["a", "b", "c"]}), schema, data_root=tmp_path)
     assert cohort.availability().matrix["ehr"].to_dict() == {"a": True, "b": False, "c": True}
+    (tmp_path / "ehr.csv").write_text("patient_id,bmi\na,22\nc,\n")
+    cohort = Cohort(cohort.table, schema, data_root=tmp_path)
+    assert cohort.availability().matrix["ehr"].to_dict() == {"a": True, "b": False, "c": False}
 
 
 def test_samples_hold_references_and_masked_targets(tmp_path):
@@ -51,3 +54,15 @@ def test_samples_hold_references_and_masked_targets(tmp_path):
     assert samples[0].modalities["report"] == "Benign."
     assert samples[0].targets == {"label": 1, "os": (5.0, 1)}
     assert samples[1].modalities == {} and samples[1].targets == {}  # invalid time is masked
+
+
+def test_ehr_frame_and_samples_from_ehr_table(tmp_path):
+    (tmp_path / "ehr.csv").write_text("patient_id,bmi,smoker\na,22.5,no\nc,,\n")
+    schema = CohortSchema.from_dict({"ehr": {"table": "ehr.csv"}})
+    cohort = Cohort(pd.DataFrame({"patient_id": ["a", "b", "c"]}), schema, data_root=tmp_path)
+    frame = cohort.ehr_frame()
+    assert frame.index.tolist() == ["a"]  # c has a row but no value
+    assert frame.loc["a", "smoker"] == "no"
+    samples = {s.patient_id: s for s in cohort.samples()}
+    assert samples["a"].modalities["ehr"] == {"bmi": 22.5, "smoker": "no"}
+    assert "ehr" not in samples["b"].modalities and "ehr" not in samples["c"].modalities
