@@ -19,8 +19,29 @@ from biomm.cohort import (
     ValidationReport,
     infer_schema,
 )
-from biomm.data import Batch, Sample, collate
 from biomm.registry import Registry
+
+# torch-backed names load on first use, so `import biomm` and the CLI start fast.
+_LAZY = {
+    "Batch": "biomm.data.sample",
+    "Sample": "biomm.data.sample",
+    "collate": "biomm.data.sample",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'biomm' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "Availability",

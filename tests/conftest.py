@@ -19,10 +19,11 @@ def real_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("real_files")
     rng = np.random.default_rng(0)
     (root / "slides").mkdir()
-    write_pyramidal_svs(
-        root / "slides" / "a.svs", rng.integers(150, 250, (512, 512, 3), dtype=np.uint8), mpp=0.5
-    )
-    write_wfdb(root / "ecg" / "r1", synthetic_ecg(rng, 500, 2.0, 70.0, 0.0), 500, ["age: 50"])
+    for name in ("a", "b"):
+        image = rng.integers(150, 250, (512, 512, 3), dtype=np.uint8)
+        write_pyramidal_svs(root / "slides" / f"{name}.svs", image, mpp=0.5)
+    for name in ("r1", "r2"):
+        write_wfdb(root / "ecg" / name, synthetic_ecg(rng, 500, 2.0, 70.0, 0.0), 500, ["age: 50"])
     (root / "fundus").mkdir()
     Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(root / "fundus/f.png")
     (root / "reports").mkdir()
@@ -38,8 +39,8 @@ def good_table() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "patient_id": ["p1", "p2", "p3", "p4"],
-            "slide": ["slides/a.svs", None, "slides/a.svs", None],
-            "ecg": ["ecg/r1", "ecg/r1.hea", None, None],
+            "slide": ["slides/a.svs", None, "slides/b.svs", None],
+            "ecg": ["ecg/r1", "ecg/r2.hea", None, None],
             "fundus": [None, "fundus/f.png", None, None],
             "report": ["reports/r.txt", "Inline report: benign.", None, "Another inline report."],
             "label": [1, 0, 1, 0],

@@ -18,6 +18,7 @@ import typer
 from biomm.cli.output import fail_usage, frame_to_text
 from biomm.cohort.manifest import Cohort
 from biomm.cohort.report import Problem, ValidationReport
+from biomm.cohort.split import check_split_request
 from biomm.errors import ManifestError, SchemaError, SplitError
 
 cohort_app = typer.Typer(
@@ -27,7 +28,10 @@ cohort_app = typer.Typer(
 )
 
 ManifestArg = Annotated[
-    Path, typer.Argument(help="Cohort manifest (.csv, .tsv or .parquet).", show_default=False)
+    Path,
+    typer.Argument(
+        help="Cohort manifest (.csv, .tsv or .parquet).", show_default=False, metavar="MANIFEST"
+    ),
 ]
 SchemaOpt = Annotated[
     Path | None,
@@ -76,13 +80,19 @@ def validate(
     probe: Annotated[
         bool, typer.Option(help="Check that referenced files exist and look like their format.")
     ] = True,
+    max_problems: Annotated[
+        int,
+        typer.Option(min=1, help="Problems listed in table output (JSON lists all)."),
+    ] = 100,
 ) -> None:
     """Check a manifest and list every problem with its row, column, value and reason.
 
     Exit code 0 when the manifest is clean, 1 when problems were found (errors, or warnings
     with --strict), 2 on a usage error.
 
-    Examples:
+    Example usage:
+
+    \b
         biomm cohort validate cohort.csv --schema schema.yaml --format json
     """
     try:
@@ -104,7 +114,7 @@ def validate(
             payload["availability"] = cohort.availability().counts().to_dict()
         typer.echo(json.dumps(payload, indent=2, default=str))
     else:
-        typer.echo(str(report))
+        typer.echo(report.format(max_problems=max_problems))
         if cohort is not None:
             typer.echo(
                 f"\n{len(cohort.patient_ids)} patient(s), {len(cohort)} row(s); "
@@ -123,7 +133,9 @@ def summary(
 ) -> None:
     """Print patients per modality and the count of each availability pattern.
 
-    Examples:
+    Example usage:
+
+    \b
         biomm cohort summary cohort.csv --schema schema.yaml
     """
     try:
@@ -131,6 +143,13 @@ def summary(
     except ManifestError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    if not cohort.patient_ids:
+        typer.echo(
+            f"error: {manifest}: no patients found (patient id column "
+            f"{cohort.schema.patient_id!r}); run `biomm cohort validate {manifest}` for details",
+            err=True,
+        )
+        raise typer.Exit(1)
     availability = cohort.availability()
     typer.echo(repr(cohort))
     typer.echo("\npatients per modality:")
@@ -170,7 +189,9 @@ def split(
     All rows of a patient land in the same fold. An existing split/fold column is kept unless
     --overwrite is given.
 
-    Examples:
+    Example usage:
+
+    \b
         biomm cohort split cohort.csv --stratify high_risk --folds 5 --seed 0 -o cohort_folds.csv
     """
     if (folds is None) == (ratios is None):
@@ -179,22 +200,39 @@ def split(
     if ratios is not None:
         try:
             parsed_ratios = tuple(float(x) for x in ratios.split(","))
+            check_split_request(None, parsed_ratios)
         except ValueError:
             raise fail_usage(
                 f"--ratios {ratios!r}: expected three numbers like 0.7,0.15,0.15"
             ) from None
+        except SplitError as exc:
+            raise fail_usage(f"--ratios {ratios!r}: {exc}") from None
+    if out.suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq"):
+        raise fail_usage(f"--out {out}: use a .csv, .tsv or .parquet file name")
+    if out.is_dir():
+        raise fail_usage(f"--out {out}: is a folder; give a file name")
     try:
         cohort = _load(manifest, schema, data_root)
         result = cohort.split(
             folds=folds, ratios=parsed_ratios, stratify=stratify, seed=seed, overwrite=overwrite
         )
         result.save(out)
-    except (SplitError, ManifestError) as exc:
-        raise fail_usage(exc) from None
+    except (SplitError, ManifestError) as exc:  # a data problem, not a usage error
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     column = result.schema.fold if folds is not None else result.schema.split
     assert column is not None
-    counts = result.table.drop_duplicates(result.schema.patient_id)[column].value_counts()
+    per_patient = result.table.drop_duplicates(result.schema.patient_id)[column]
+    counts = per_patient.value_counts()
     typer.echo(f"wrote {out} ({len(result.patient_ids)} patients)")
+    if result is cohort:
+        typer.echo(
+            f"note: kept the existing {column!r} column; pass --overwrite to assign a new one",
+            err=True,
+        )
+    unassigned = int(per_patient.isna().sum())
+    if unassigned:
+        typer.echo(f"note: {unassigned} patient(s) have no {column}", err=True)
     if out.absolute().parent != result.data_root and result.modalities:
         typer.echo(
             f"note: relative paths in {out} still refer to {result.data_root}; "

@@ -62,7 +62,9 @@ def info(
 
     Paste the output into bug reports.
 
-    Examples:
+    Example usage:
+
+    \b
         biomm info --json > env.json
     """
     from biomm.info import collect_info, format_info
@@ -84,7 +86,9 @@ def demo(
     missing cells into OUT, with a manifest (cohort.csv) and schema (schema.yaml), then
     validates the manifest and prints modality availability.
 
-    Examples:
+    Example usage:
+
+    \b
         biomm demo --out demo-run --patients 120
     """
     from biomm.cli.demo import run_demo

@@ -22,16 +22,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from biomm.cohort.report import ValidationReport
 from biomm.cohort.schema import CohortSchema, infer_schema
-from biomm.cohort.tables import coerce_numeric, read_table
+from biomm.cohort.tables import LINE_NUMBERS, coerce_numeric, normalise_ids, read_table
 from biomm.cohort.targets import ParsedTarget, parse_target
-from biomm.data.sample import Sample
+from biomm.cohort.validate import normalise_split
 from biomm.errors import ManifestError
+
+if TYPE_CHECKING:  # torch is imported only when samples are made, keeping the CLI fast
+    from biomm.data.sample import Sample
 
 #: Extensions that make a ``report`` cell a file path rather than inline text.
 REPORT_FILE_SUFFIXES = (".txt", ".md", ".text")
@@ -94,13 +97,23 @@ class Cohort:
         self.source = None if source is None else Path(source)
         self.root_is_explicit = data_root is not None
         if data_root is not None:
-            self.data_root = Path(data_root).expanduser().absolute()
+            root = Path(data_root).expanduser()
         elif self.source is not None:
-            self.data_root = self.source.parent.absolute()
+            root = self.source.parent
         else:
-            self.data_root = Path.cwd()
+            root = Path.cwd()
+        self.data_root = Path(os.path.normpath(root.absolute()))
+        lines = table.attrs.get(LINE_NUMBERS)
+        #: 1-based file line of each row (CSV/TSV manifests), else None.
+        self.line_numbers: list[int] | None = (
+            list(lines) if lines is not None and len(lines) == len(table) else None
+        )
         keep_text = tuple(self.schema.text_columns())
-        self.table = coerce_numeric(table.reset_index(drop=True), keep_text=keep_text)
+        table = coerce_numeric(table.reset_index(drop=True), keep_text=keep_text)
+        for col in (self.schema.patient_id, self.schema.sample_id):
+            if col and col in table:
+                table[col] = normalise_ids(table[col])
+        self.table = table
         self._ehr_table: pd.DataFrame | None = None
 
     # ---- construction -------------------------------------------------------------------
@@ -215,12 +228,21 @@ class Cohort:
     def is_report_file(self, value: str) -> bool:
         """True when a ``report`` cell names a file rather than holding inline text.
 
+        A file reference ends in ``.txt``/``.md``/``.text``, is one line, and either has a
+        folder separator or no space (``See addendum.txt`` is text, ``my reports/r 1.txt`` a
+        path).
+
         Examples:
-            >>> Cohort(pd.DataFrame({"patient_id": ["a"]})).is_report_file("Benign tissue.")
-            False
+            >>> c = Cohort(pd.DataFrame({"patient_id": ["a"]}))
+            >>> c.is_report_file("Benign tissue."), c.is_report_file("See addendum.txt")
+            (False, False)
+            >>> c.is_report_file("reports/P1.txt"), c.is_report_file("P1.md")
+            (True, True)
         """
         text = value.strip()
-        return "\n" not in text and text.lower().endswith(REPORT_FILE_SUFFIXES)
+        if "\n" in text or not text.lower().endswith(REPORT_FILE_SUFFIXES):
+            return False
+        return "/" in text or "\\" in text or not any(ch.isspace() for ch in text)
 
     def report_text(self, row: int) -> str | None:
         """The report of ``row``: inline text, or the content of the file it names.
@@ -369,6 +391,8 @@ class Cohort:
             >>> sorted(s.modalities), s.targets
             (['ecg'], {'y': 1})
         """
+        from biomm.data.sample import Sample
+
         parsed = {name: self.parse_target(name) for name in self.target_names}
         ehr = self.ehr_frame() if "ehr" in self.modalities else None
         pid = self.schema.patient_id
@@ -393,9 +417,12 @@ class Cohort:
                 modalities["ehr"] = {k: v for k, v in values.items() if not _missing(v)}
             targets = {n: p.values[row] for n, p in parsed.items() if p.values[row] is not None}
             meta: dict[str, Any] = {"row": row}
-            for key in (self.schema.split, self.schema.fold):
-                if key and key in self.table and not _missing(self.table.at[row, key]):
-                    meta[key] = self.table.at[row, key]
+            split_col, fold_col = self.schema.split, self.schema.fold
+            if split_col in self.table and not _missing(self.table.at[row, split_col]):
+                raw = self.table.at[row, split_col]
+                meta["split"] = normalise_split(raw) or raw
+            if fold_col in self.table and not _missing(self.table.at[row, fold_col]):
+                meta["fold"] = _fold_value(self.table.at[row, fold_col])
             sample_id = (
                 str(self.table.at[row, sid])
                 if sid and sid in self.table and not _missing(self.table.at[row, sid])
@@ -462,6 +489,13 @@ class Cohort:
         from biomm.utils.atomic import atomic_write_table
 
         return atomic_write_table(self.table, path)
+
+
+def _fold_value(raw: Any) -> Any:
+    try:
+        return int(raw) if float(raw).is_integer() else raw
+    except (TypeError, ValueError):
+        return raw
 
 
 def _missing(value: Any) -> bool:

@@ -15,6 +15,7 @@ Examples:
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -37,6 +38,8 @@ class Problem:
         column: The manifest column, if any.
         value: The offending cell value as text, if any.
         file: The resolved file the problem is about, if any.
+        line: 1-based line of ``row`` in its CSV/TSV file, when known.
+        table: The table ``row`` belongs to when it is not the manifest (e.g. the EHR table).
     """
 
     severity: Severity
@@ -46,11 +49,15 @@ class Problem:
     column: str | None = None
     value: str | None = None
     file: str | None = None
+    line: int | None = None
+    table: str | None = None
 
     def __str__(self) -> str:
         where = []
+        if self.table is not None:
+            where.append(f"in {self.table}")
         if self.row is not None:
-            where.append(f"row {self.row}")
+            where.append(f"row {self.row}" + (f" (line {self.line})" if self.line else ""))
         if self.column is not None:
             where.append(f"column {self.column!r}")
         if self.value is not None:
@@ -58,7 +65,8 @@ class Problem:
             where.append(f"value {shown!r}")
         location = ", ".join(where)
         sep = f" {location}: " if location else " "
-        return f"{self.severity} [{self.code}]{sep}{self.message}"
+        shown_file = f" [file: {self.file}]" if self.file and self.file != self.table else ""
+        return f"{self.severity} [{self.code}]{sep}{self.message}{shown_file}"
 
 
 class ValidationReport:
@@ -110,9 +118,9 @@ class ValidationReport:
 
         Examples:
             >>> ValidationReport([]).to_frame().columns.tolist()
-            ['severity', 'code', 'row', 'column', 'value', 'file', 'message']
+            ['severity', 'code', 'row', 'line', 'column', 'value', 'file', 'table', 'message']
         """
-        cols = ["severity", "code", "row", "column", "value", "file", "message"]
+        cols = ["severity", "code", "row", "line", "column", "value", "file", "table", "message"]
         return pd.DataFrame([asdict(p) for p in self.problems], columns=cols)
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,10 +169,41 @@ class ValidationReport:
     def __len__(self) -> int:
         return len(self.problems)
 
-    def __str__(self) -> str:
+    def format(self, max_problems: int | None = None) -> str:
+        """Human-readable text: a header, then the problems, then a count per code.
+
+        At most ``max_problems`` problems are listed; the count per code is shown when there is
+        more than one kind.
+
+        Examples:
+            >>> r = ValidationReport([Problem("error", "dup", "x", row=i) for i in range(5)])
+            >>> print(r.format(max_problems=2))
+            manifest: 5 error(s), 0 warning(s)
+              error [dup] row 0: x
+              error [dup] row 1: x
+              … 3 more problem(s) not shown (--format json lists all)
+        """
         head = f"{self.source or 'manifest'}: {len(self.errors)} error(s), "
         head += f"{len(self.warnings)} warning(s)"
-        return "\n".join([head, *(f"  {p}" for p in self.problems)])
+        shown = self.problems if max_problems is None else self.problems[:max_problems]
+        lines = [head, *(f"  {p}" for p in shown)]
+        if len(shown) < len(self.problems):
+            lines.append(
+                f"  … {len(self.problems) - len(shown)} more problem(s) not shown "
+                "(--format json lists all)"
+            )
+        counts = Counter((p.severity, p.code) for p in self.problems)
+        if len(counts) > 1:
+            lines.append(
+                "by code: "
+                + ", ".join(
+                    f"{code} ({severity}) {n}" for (severity, code), n in counts.most_common()
+                )
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
 
     def __repr__(self) -> str:
         return f"ValidationReport(errors={len(self.errors)}, warnings={len(self.warnings)})"

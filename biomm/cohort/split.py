@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from biomm.cohort.validate import _check_splits, normalise_split
 from biomm.errors import SplitError
@@ -91,8 +90,9 @@ def assign_folds(strata: pd.Series, folds: int, seed: int) -> pd.Series:
         >>> assign_folds(s, 3, seed=0).value_counts().sort_index().tolist()
         [3, 3, 3]
     """
-    if folds < 2:
-        raise SplitError(f"folds must be at least 2, got {folds}")
+    from sklearn.model_selection import StratifiedKFold
+
+    check_split_request(folds, None)
     if len(strata) < folds:
         raise SplitError(f"cannot make {folds} folds from {len(strata)} patient(s)")
     labels = _pool_rare(strata, folds)
@@ -113,11 +113,10 @@ def assign_splits(strata: pd.Series, ratios: Sequence[float], seed: int) -> pd.S
         >>> assign_splits(s, (0.5, 0.25, 0.25), seed=0).value_counts().sort_index().to_dict()
         {'test': 5, 'train': 10, 'val': 5}
     """
+    from sklearn.model_selection import train_test_split
+
+    check_split_request(None, ratios)
     ratios = tuple(float(r) for r in ratios)
-    if len(ratios) != 3 or any(r < 0 for r in ratios) or not np.isclose(sum(ratios), 1.0):
-        raise SplitError(f"ratios must be three non-negative numbers summing to 1, got {ratios}")
-    if ratios[0] == 0:
-        raise SplitError("the train ratio must be positive")
     n = len(strata)
     wanted = [round(r * n) for r in ratios[1:]]
     wanted = [max(1, w) if r > 0 else 0 for w, r in zip(wanted, ratios[1:], strict=True)]
@@ -141,6 +140,36 @@ def assign_splits(strata: pd.Series, ratios: Sequence[float], seed: int) -> pd.S
         out.loc[held] = name
         remaining = remaining.loc[rest]
     return out
+
+
+def check_split_request(folds: int | None, ratios: Sequence[float] | None) -> None:
+    """Check split arguments before any data is looked at.
+
+    Raises:
+        SplitError: Unless exactly one of ``folds`` (an integer ≥ 2) and ``ratios`` (three
+            non-negative fractions summing to 1, train > 0) is given.
+
+    Examples:
+        >>> check_split_request(5, None)
+        >>> check_split_request(2.5, None)
+        Traceback (most recent call last):
+        ...
+        biomm.errors.SplitError: folds must be an integer of at least 2, got 2.5
+    """
+    if (folds is None) == (ratios is None):
+        raise SplitError("give exactly one of folds=K or ratios=(train, val, test)")
+    if folds is not None and (
+        isinstance(folds, bool) or not isinstance(folds, int | np.integer) or folds < 2
+    ):
+        raise SplitError(f"folds must be an integer of at least 2, got {folds}")
+    if ratios is not None:
+        values = tuple(float(r) for r in ratios)
+        if len(values) != 3 or any(r < 0 for r in values) or not np.isclose(sum(values), 1.0):
+            raise SplitError(
+                f"ratios must be three non-negative numbers summing to 1, got {values}"
+            )
+        if values[0] == 0:
+            raise SplitError("the train ratio must be positive")
 
 
 def split_cohort(
@@ -177,15 +206,16 @@ def split_cohort(
         >>> int(out.table.groupby("patient_id")["fold"].nunique().max())
         1
     """
-    if (folds is None) == (ratios is None):
-        raise SplitError("give exactly one of folds=K or ratios=(train, val, test)")
+    check_split_request(folds, ratios)
     schema = cohort.schema
     column = schema.fold if folds is not None else schema.split
     if column and column in cohort.table and not overwrite:
-        leaks = [p for p in _check_splits(cohort) if p.code == "split_leak"]
-        if leaks:
+        bad = [p for p in _check_splits(cohort) if p.column == column]
+        if bad:
             raise SplitError(
-                f"existing {column!r} column leaks patients: {leaks[0].message}", path=cohort.source
+                f"existing {column!r} column cannot be kept ({len(bad)} problem(s); first: "
+                f"{bad[0]}); fix it or pass overwrite=True",
+                path=cohort.source,
             )
         return cohort
     strata = patient_strata(cohort, stratify)
@@ -199,7 +229,8 @@ def split_cohort(
         column = column or "split"
         update = {"split": column}
     table = cohort.table.copy()
-    table[column] = table[schema.patient_id].astype(str).map(assignment)
+    assigned = table[schema.patient_id].map(assignment)
+    table[column] = assigned.astype("Int64") if folds is not None else assigned
     return cohort.with_table(table, schema.model_copy(update=update))
 
 
@@ -257,6 +288,7 @@ def splits_from_folds(
 __all__ = [
     "assign_folds",
     "assign_splits",
+    "check_split_request",
     "iter_folds",
     "normalise_split",
     "patient_strata",

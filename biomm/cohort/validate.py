@@ -17,14 +17,18 @@ Examples:
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 from collections import defaultdict
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from biomm.cohort.probe import ProbeResult, probe_file
 from biomm.cohort.report import Problem, ValidationReport
+from biomm.cohort.tables import LINE_NUMBERS, normalise_ids
 from biomm.cohort.targets import parse_target
 from biomm.errors import ManifestError
 
@@ -92,27 +96,36 @@ def validate_cohort(cohort: Cohort, *, probe_files: bool = True) -> ValidationRe
     source = str(cohort.source) if cohort.source else None
     if table.empty:
         problems.append(Problem("error", "empty_manifest", "the manifest has no rows"))
-    missing_columns = [
-        (col, role) for col, role in schema.declared_columns().items() if col not in table
-    ]
-    for col, role in missing_columns:
+    present = [str(c) for c in table.columns]
+    for col, role in schema.declared_columns().items():
+        if col in table:
+            continue
+        close = difflib.get_close_matches(col, present, n=1, cutoff=0.6)
+        close += [c for c in present if c.lower() == col.lower() and c not in close]
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        shown = ", ".join(present[:12]) + (" …" if len(present) > 12 else "")
         problems.append(
             Problem(
                 "error",
                 "missing_column",
-                f"column {col!r} ({role}) is not in the manifest",
+                f"no such column in the manifest ({role}){hint} Columns found: {shown}",
                 column=col,
             )
         )
-    if schema.patient_id not in table or table.empty:
-        return ValidationReport(problems, source)
-
-    problems += _check_ids(cohort)
-    problems += _check_references(cohort, probe_files)
-    problems += _check_ehr(cohort)
-    problems += _check_targets(cohort)
-    problems += _check_splits(cohort)
-    problems += _check_coverage(cohort)
+    if schema.patient_id in table and not table.empty:
+        problems += _check_ids(cohort)
+        problems += _check_references(cohort, probe_files)
+        problems += _check_shared_files(cohort)
+        problems += _check_ehr(cohort)
+        problems += _check_targets(cohort)
+        problems += _check_splits(cohort)
+        problems += _check_coverage(cohort)
+    lines = cohort.line_numbers
+    if lines is not None:
+        problems = [
+            replace(p, line=lines[p.row]) if p.row is not None and p.table is None else p
+            for p in problems
+        ]
     return ValidationReport(problems, source)
 
 
@@ -203,11 +216,14 @@ def _check_references(cohort: Cohort, probe_files: bool) -> list[Problem]:
                     probes[key] = probe_file(resolved, modality)
                 result = probes[key]
                 if not result.ok:
+                    reason = str(result.reason)
+                    if result.code == "file_not_found" and "\\" in ref:
+                        reason += " (the path has backslashes: write Windows paths with '/')"
                     problems.append(
                         Problem(
                             "error",
                             str(result.code),
-                            str(result.reason),
+                            reason,
                             row=row,
                             column=spec.column,
                             value=ref,
@@ -221,9 +237,26 @@ def _check_ehr(cohort: Cohort) -> list[Problem]:
     ehr = cohort.schema.ehr
     if ehr is None:
         return []
-    problems = []
+    problems: list[Problem] = []
     pid = cohort.schema.patient_id
+    where: dict[str, str | None] = {"table": None, "file": None}
+    lines: list[int] | None = cohort.line_numbers
     if ehr.table:
+        path = os.path.normpath(cohort.resolve(ehr.table))
+        where = {"table": path, "file": path}
+        root = os.path.normpath(cohort.data_root)
+        checked = not os.path.isabs(os.path.expanduser(ehr.table)) or cohort.root_is_explicit
+        if checked and os.path.commonpath([root, path]) != root:
+            return [
+                Problem(
+                    "error",
+                    "path_escapes_root",
+                    f"EHR table path resolves outside the data root {root!r}",
+                    column="ehr.table",
+                    value=ehr.table,
+                    file=path,
+                )
+            ]
         try:
             table = cohort.ehr_table()
         except ManifestError as exc:
@@ -234,10 +267,11 @@ def _check_ehr(cohort: Cohort) -> list[Problem]:
                     exc.reason,
                     column="ehr.table",
                     value=ehr.table,
-                    file=exc.path,
+                    file=path,
                 )
             ]
         assert table is not None
+        lines = table.attrs.get(LINE_NUMBERS)
         if pid not in table:
             return [
                 Problem(
@@ -245,12 +279,26 @@ def _check_ehr(cohort: Cohort) -> list[Problem]:
                     "missing_column",
                     f"EHR table has no {pid!r} column to join on",
                     column=pid,
-                    file=str(cohort.resolve(ehr.table)),
+                    **where,
                 )
             ]
-        ids = table[pid].astype(str)
-        for row, dup in enumerate(ids.duplicated().tolist()):
-            if dup:
+        ids = normalise_ids(table[pid])
+        seen: set[str] = set()
+        for row, patient in enumerate(ids.tolist()):
+            line = lines[row] if lines else None
+            if patient is None:
+                problems.append(
+                    Problem(
+                        "error",
+                        "missing_id",
+                        "patient id is empty",
+                        row=row,
+                        column=pid,
+                        line=line,
+                        **where,
+                    )
+                )
+            elif patient in seen:
                 problems.append(
                     Problem(
                         "error",
@@ -258,11 +306,13 @@ def _check_ehr(cohort: Cohort) -> list[Problem]:
                         "patient appears twice in the EHR table",
                         row=row,
                         column=pid,
-                        value=ids.iloc[row],
-                        file=str(cohort.resolve(ehr.table)),
+                        value=patient,
+                        line=line,
+                        **where,
                     )
                 )
-        unknown = sorted(set(ids) - set(cohort.patient_ids))
+            seen.add(str(patient))
+        unknown = sorted(seen - set(cohort.patient_ids))
         if unknown:
             problems.append(
                 Problem(
@@ -270,7 +320,7 @@ def _check_ehr(cohort: Cohort) -> list[Problem]:
                     "ehr_unmatched",
                     f"{len(unknown)} EHR patient(s) are not in the manifest: "
                     f"{', '.join(unknown[:5])}{' …' if len(unknown) > 5 else ''}",
-                    file=str(cohort.resolve(ehr.table)),
+                    **where,
                 )
             )
         for col in ehr.columns:
@@ -281,7 +331,7 @@ def _check_ehr(cohort: Cohort) -> list[Problem]:
                         "missing_column",
                         f"EHR column {col!r} is not in the EHR table",
                         column=col,
-                        file=str(cohort.resolve(ehr.table)),
+                        **where,
                     )
                 )
         frame = table
@@ -293,17 +343,99 @@ def _check_ehr(cohort: Cohort) -> list[Problem]:
         for row, value in enumerate(frame[col].tolist()):
             if _is_blank(value):
                 continue
-            if pd.isna(pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]):
-                problems.append(
-                    Problem(
-                        "error",
-                        "type_mismatch",
-                        "continuous EHR value is not a number",
-                        row=row,
-                        column=col,
-                        value=_text(value),
-                    )
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                code, reason = "type_mismatch", "continuous EHR value is not a number"
+            else:
+                if math.isfinite(number):
+                    continue
+                code, reason = "non_finite", "continuous EHR value is not finite"
+            line = lines[row] if lines and where["table"] else None
+            problems.append(
+                Problem(
+                    "error",
+                    code,
+                    reason,
+                    row=row,
+                    column=col,
+                    value=_text(value),
+                    line=line,
+                    **where,
                 )
+            )
+    return problems
+
+
+def _check_shared_files(cohort: Cohort) -> list[Problem]:
+    """One file referenced by several patients, or twice in one cell."""
+    problems: list[Problem] = []
+    pid = cohort.schema.patient_id
+    split_cols = [c for c in (cohort.schema.split, cohort.schema.fold) if c and c in cohort.table]
+    owners: dict[str, tuple[str, int]] = {}
+    for modality, spec in cohort.schema.modalities.items():
+        if modality == "report" or spec.column not in cohort.table:
+            continue
+        cells = cohort.table[spec.column].tolist()
+        patients = cohort.table[pid].tolist()
+        for row, (cell, patient) in enumerate(zip(cells, patients, strict=True)):
+            refs = cohort.split_cell(modality, cell)
+            resolved = [os.path.normpath(cohort.resolve(r)) for r in refs]
+            for ref, path in zip(refs, resolved, strict=True):
+                if resolved.count(path) > 1 and resolved.index(path) != refs.index(ref):
+                    continue
+                if resolved.count(path) > 1:
+                    problems.append(
+                        Problem(
+                            "warning",
+                            "duplicate_reference",
+                            "the same file is listed twice in this cell",
+                            row=row,
+                            column=spec.column,
+                            value=ref,
+                            file=path,
+                        )
+                    )
+                if patient is None or path not in owners:
+                    owners.setdefault(path, (str(patient), row))
+                    continue
+                first_patient, first_row = owners[path]
+                if first_patient == str(patient):
+                    continue
+                different = [
+                    c
+                    for c in split_cols
+                    if not _is_blank(cohort.table.at[row, c])
+                    and not _is_blank(cohort.table.at[first_row, c])
+                    and _text(cohort.table.at[row, c]).strip().lower()
+                    != _text(cohort.table.at[first_row, c]).strip().lower()
+                ]
+                if different:
+                    problems.append(
+                        Problem(
+                            "error",
+                            "split_leak",
+                            f"the same file belongs to patient {first_patient!r} "
+                            f"(row {first_row}) in another {different[0]}",
+                            row=row,
+                            column=spec.column,
+                            value=ref,
+                            file=path,
+                        )
+                    )
+                else:
+                    problems.append(
+                        Problem(
+                            "warning",
+                            "shared_file",
+                            f"the same file is also referenced by patient "
+                            f"{first_patient!r} (row {first_row})",
+                            row=row,
+                            column=spec.column,
+                            value=ref,
+                            file=path,
+                        )
+                    )
     return problems
 
 

@@ -70,8 +70,8 @@ def test_validate_problems_exit_1_with_rows_and_reasons(manifests):
         app, ["cohort", "validate", str(manifests["bad"]), "--data-root", str(manifests["root"])]
     )
     assert result.exit_code == 1
-    assert "[file_not_found] row 1, column 'slide'" in result.output
-    assert "[duplicate_id] row 2, column 'patient_id'" in result.output
+    assert "[file_not_found] row 1 (line 3), column 'slide'" in result.output
+    assert "[duplicate_id] row 2 (line 4), column 'patient_id'" in result.output
     assert "[split_leak]" in result.output and "train (row 0), test (row 2)" in result.output
 
 

@@ -105,7 +105,7 @@ def test_existing_split_is_honoured_and_checked():
             "split": ["train", "test", "val", "train"],
         }
     )
-    with pytest.raises(SplitError, match="leaks"):
+    with pytest.raises(SplitError, match="split_leak"):
         Cohort(leaking).split(ratios=(0.5, 0.25, 0.25))
     replaced = Cohort(leaking).split(ratios=(0.4, 0.0, 0.6), overwrite=True, seed=0)
     assert replaced.table.groupby("patient_id")["split"].nunique().max() == 1
