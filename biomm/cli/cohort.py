@@ -201,12 +201,12 @@ def split(
         try:
             parsed_ratios = tuple(float(x) for x in ratios.split(","))
             check_split_request(None, parsed_ratios)
+        except SplitError as exc:
+            raise fail_usage(f"--ratios {ratios!r}: {exc}") from None
         except ValueError:
             raise fail_usage(
                 f"--ratios {ratios!r}: expected three numbers like 0.7,0.15,0.15"
             ) from None
-        except SplitError as exc:
-            raise fail_usage(f"--ratios {ratios!r}: {exc}") from None
     if out.suffix.lower() not in (".csv", ".tsv", ".txt", ".parquet", ".pq"):
         raise fail_usage(f"--out {out}: use a .csv, .tsv or .parquet file name")
     if out.is_dir():

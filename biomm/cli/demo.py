@@ -21,6 +21,7 @@ import typer
 from biomm.cli.output import frame_to_text
 from biomm.cohort.manifest import Cohort
 from biomm.demo.synthetic import DemoCohortSpec, make_demo_cohort
+from biomm.errors import InputError
 
 
 def run_demo(
@@ -44,7 +45,14 @@ def run_demo(
     spec = DemoCohortSpec(n_patients=n_patients, seed=seed)
     if slide_size is not None:
         spec = DemoCohortSpec(n_patients=n_patients, seed=seed, slide_size=slide_size)
-    folder = make_demo_cohort(out, spec, progress=progress)
+    rerun = (Path(out) / "demo_spec.yaml").is_file()
+    try:
+        folder = make_demo_cohort(out, spec, progress=progress)
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    if rerun:
+        typer.echo(f"note: replaced the previous demo in {Path(out).resolve()}", err=True)
     manifest = folder / "cohort.csv"
     cohort = Cohort.from_file(manifest, folder / "schema.yaml")
     report = cohort.validate()

@@ -15,6 +15,7 @@ Examples:
 
 from __future__ import annotations
 
+import difflib
 from os import PathLike
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +45,8 @@ _SPLIT_NAMES = ("split",)
 _FOLD_NAMES = ("fold", "strat_fold")
 _TARGET_PREFIXES = ("target_", "label_")
 _TARGET_NAMES = ("label", "target", "y")
+_TRUE_TOKENS = {"yes", "true", "positive"}
+_FALSE_TOKENS = {"no", "false", "negative"}
 
 
 class _Strict(BaseModel):
@@ -252,10 +255,22 @@ class CohortSchema(_Strict):
 
 
 def _format_validation_error(exc: ValidationError) -> str:
+    known = sorted(
+        {
+            *CohortSchema.model_fields,
+            *ModalitySpec.model_fields,
+            *TargetSpec.model_fields,
+            *EHRSpec.model_fields,
+        }
+    )
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        parts.append(f"{loc}: {err['msg']}")
+        message = err["msg"]
+        if err["type"] == "extra_forbidden" and err["loc"]:
+            close = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
+            message = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
+        parts.append(f"{loc}: {message}")
     return "; ".join(parts)
 
 
@@ -279,11 +294,16 @@ def infer_schema(table: pd.DataFrame) -> CohortSchema:
     cols = [str(c) for c in table.columns]
     used: set[str] = set()
 
+    by_lower: dict[str, str] = {}
+    for col in cols:
+        by_lower.setdefault(col.strip().lower(), col)
+
     def first(names: tuple[str, ...]) -> str | None:
         for name in names:
-            if name in cols and name not in used:
-                used.add(name)
-                return name
+            col = by_lower.get(name)
+            if col is not None and col not in used:
+                used.add(col)
+                return col
         return None
 
     patient_id = first(_ID_NAMES) or "patient_id"
@@ -299,24 +319,27 @@ def infer_schema(table: pd.DataFrame) -> CohortSchema:
 
     targets: dict[str, TargetSpec] = {}
     for col in cols:
-        if col.endswith("_time") and col not in used:
+        low = col.lower()
+        if low.endswith("_time") and col not in used:
             stem = col[: -len("_time")]
-            event = f"{stem}_event"
-            if event in cols and event not in used:
+            event = by_lower.get(f"{stem.lower()}_event")
+            if event is not None and event not in used:
                 targets[stem] = TargetSpec(type="survival", time=col, event=event)
                 used.update({col, event})
-    if "time" in cols and "event" in cols and not {"time", "event"} & used:
-        targets["survival"] = TargetSpec(type="survival", time="time", event="event")
-        used.update({"time", "event"})
+    time_col, event_col = by_lower.get("time"), by_lower.get("event")
+    if time_col and event_col and not {time_col, event_col} & used:
+        targets["survival"] = TargetSpec(type="survival", time=time_col, event=event_col)
+        used.update({time_col, event_col})
     for col in cols:
         if col in used:
             continue
         name = None
-        if col in _TARGET_NAMES:
+        low = col.lower()
+        if low in _TARGET_NAMES:
             name = col
         else:
             for prefix in _TARGET_PREFIXES:
-                if col.startswith(prefix) and len(col) > len(prefix):
+                if low.startswith(prefix) and len(col) > len(prefix):
                     name = col[len(prefix) :]
         if name is not None:
             targets[name] = TargetSpec(type=infer_target_type(table[col]), column=col)
@@ -338,15 +361,18 @@ def infer_schema(table: pd.DataFrame) -> CohortSchema:
 def infer_target_type(values: pd.Series) -> TargetType:
     """Guess a target type from its values: binary, multiclass or continuous.
 
-    Two distinct values → binary; strings → multiclass; whole numbers with at most 20 distinct
-    values that repeat (fewer distinct values than half the rows) → multiclass; other numbers
-    → continuous.
+    Two distinct values, or yes/no-style words mixed with stray values → binary (the
+    validator then reports the strays); other strings → multiclass; whole numbers with at
+    most 20 distinct values that repeat (fewer distinct values than half the rows) →
+    multiclass; other numbers → continuous.
 
     Examples:
         >>> infer_target_type(pd.Series([0, 1, 1, None]))
         'binary'
         >>> infer_target_type(pd.Series(["LUAD", "LUSC", "normal"]))
         'multiclass'
+        >>> infer_target_type(pd.Series(["yes", "no", "maybe"]))
+        'binary'
         >>> infer_target_type(pd.Series([0.1, 2.5, 3.7]))
         'continuous'
         >>> infer_target_type(pd.Series([1, 2, 3, 3, 2, 1]))
@@ -356,6 +382,9 @@ def infer_target_type(values: pd.Series) -> TargetType:
     distinct = non_null.unique()
     if len(distinct) <= 2:
         return "binary"
+    tokens = {str(v).strip().lower() for v in distinct}
+    if tokens & _TRUE_TOKENS and tokens & _FALSE_TOKENS:
+        return "binary"  # yes/no plus stray values: binary, so the strays are reported
     numeric = pd.to_numeric(non_null, errors="coerce")
     if numeric.notna().all():
         is_integral = bool((numeric == numeric.round()).all())

@@ -134,10 +134,22 @@ def _parse_classes(spec: TargetSpec, frame: pd.DataFrame) -> ParsedTarget:
     issues: list[TargetIssue] = []
     if spec.type == "binary" and spec.classes is None:
         lowered = [t.lower() for t in texts]
-        if set(lowered) <= (_TRUE | _FALSE):
-            for (i, _), low in zip(cells, lowered, strict=True):
-                values[i] = 1 if low in _TRUE else 0
-            return ParsedTarget(values=values, classes=["0", "1"])
+        tokens = set(lowered)
+        if tokens <= (_TRUE | _FALSE) or (tokens & _TRUE and tokens & _FALSE):
+            for (i, _), low, t in zip(cells, lowered, texts, strict=True):
+                if low in _TRUE or low in _FALSE:
+                    values[i] = 1 if low in _TRUE else 0
+                else:
+                    issues.append(
+                        TargetIssue(
+                            i,
+                            col,
+                            t,
+                            "target_type_mismatch",
+                            "binary target: not a yes/no (true/false, 1/0) value",
+                        )
+                    )
+            return ParsedTarget(values=values, classes=["0", "1"], issues=issues)
         classes = sorted(set(texts), key=_class_sort_key)
         if len(classes) > 2:
             for (i, _), t in zip(cells, texts, strict=True):

@@ -311,7 +311,8 @@ def _check_ehr(cohort: Cohort) -> list[Problem]:
                         **where,
                     )
                 )
-            seen.add(str(patient))
+            if patient is not None:
+                seen.add(patient)
         unknown = sorted(seen - set(cohort.patient_ids))
         if unknown:
             problems.append(
@@ -381,8 +382,8 @@ def _check_shared_files(cohort: Cohort) -> list[Problem]:
         for row, (cell, patient) in enumerate(zip(cells, patients, strict=True)):
             refs = cohort.split_cell(modality, cell)
             resolved = [os.path.normpath(cohort.resolve(r)) for r in refs]
-            for ref, path in zip(refs, resolved, strict=True):
-                if resolved.count(path) > 1 and resolved.index(path) != refs.index(ref):
+            for k, (ref, path) in enumerate(zip(refs, resolved, strict=True)):
+                if resolved.index(path) != k:  # a repeat within the cell: reported once below
                     continue
                 if resolved.count(path) > 1:
                     problems.append(

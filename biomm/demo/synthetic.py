@@ -22,6 +22,7 @@ Examples:
 from __future__ import annotations
 
 import math
+import shutil
 from dataclasses import asdict, dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -32,6 +33,7 @@ import yaml
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm.auto import tqdm
 
+from biomm.errors import InputError
 from biomm.utils.atomic import atomic_path, atomic_write_table, atomic_write_text
 
 LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -329,8 +331,7 @@ def make_demo_cohort(
         ['.dat', '.dat', '.dat', '.hea', '.hea', '.hea']
     """
     spec = spec or DemoCohortSpec()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_demo_folder(out_dir)
     rng = np.random.default_rng(spec.seed)
     rows = []
     for i in tqdm(range(spec.n_patients), desc="demo cohort", unit="patient", disable=not progress):
@@ -402,6 +403,43 @@ def make_demo_cohort(
     atomic_write_table(table, out / "cohort.csv")
     atomic_write_text(out / "schema.yaml", yaml.safe_dump(demo_schema(), sort_keys=False))
     atomic_write_text(out / "demo_spec.yaml", yaml.safe_dump(asdict(spec), sort_keys=False))
+    return out
+
+
+#: What a demo run writes into its folder (and may therefore replace on a rerun).
+DEMO_OUTPUTS = ("slides", "ecg", "fundus", "reports", "cohort.csv", "schema.yaml", "demo_spec.yaml")
+
+
+def prepare_demo_folder(out_dir: str | PathLike[str]) -> Path:
+    """Create ``out_dir``, or clear the outputs of a previous demo run inside it.
+
+    Only :data:`DEMO_OUTPUTS` of a folder holding ``demo_spec.yaml`` are removed; anything
+    else in it is kept.
+
+    Raises:
+        InputError: When ``out_dir`` is a file, or a non-empty folder that is not a demo.
+
+    Examples:
+        >>> import tempfile
+        >>> prepare_demo_folder(Path(tempfile.mkdtemp()) / "new").is_dir()
+        True
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder; choose another output folder", path=out)
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / "demo_spec.yaml").is_file():
+            raise InputError(
+                "folder is not empty and holds no previous demo; choose a new output folder",
+                path=out,
+            )
+        for name in DEMO_OUTPUTS:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    out.mkdir(parents=True, exist_ok=True)
     return out
 
 

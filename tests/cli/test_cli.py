@@ -183,3 +183,76 @@ def test_console_script_runs_as_a_process():
         check=False,
     )
     assert result.returncode == 0 and __version__ in result.stdout
+
+
+def test_split_rejects_bad_output_and_ratios_before_work(manifests, tmp_path):
+    args = ["cohort", "split", str(manifests["clean"])]
+    result = runner.invoke(app, [*args, "--folds", "2", "-o", str(tmp_path / "x.xlsx")])
+    assert result.exit_code == 2 and "csv" in result.output
+    result = runner.invoke(app, [*args, "--ratios", "0.5,0.5,0.5", "-o", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2 and "summing to 1" in result.output
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_split_with_leaking_existing_column_is_a_data_problem(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("patient_id,sample_id,report,split\na,1,x,train\na,2,y,test\nb,3,z,val\n")
+    result = runner.invoke(
+        app,
+        ["cohort", "split", str(path), "--ratios", "0.5,0.25,0.25", "-o", str(tmp_path / "o.csv")],
+    )
+    assert result.exit_code == 1
+    assert "split_leak" in result.output
+
+
+def test_split_keeps_existing_column_with_a_note(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("patient_id,report,split\na,x,train\nb,y,test\nc,z,\n")
+    result = runner.invoke(
+        app,
+        ["cohort", "split", str(path), "--ratios", "0.5,0.25,0.25", "-o", str(tmp_path / "o.csv")],
+    )
+    assert result.exit_code == 0
+    assert "kept the existing 'split' column" in result.output
+    assert "1 patient(s) have no split" in result.output
+
+
+def test_summary_without_patients_fails(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("Name,Slide\nx,a.svs\n")
+    result = runner.invoke(app, ["cohort", "summary", str(path)])
+    assert result.exit_code == 1 and "no patients" in result.output
+
+
+def test_table_output_is_capped_with_counts(tmp_path):
+    path = tmp_path / "m.csv"
+    rows = "".join(f"p{i},missing{i}.svs\n" for i in range(30))
+    path.write_text("patient_id,slide\n" + rows)
+    result = runner.invoke(app, ["cohort", "validate", str(path), "--max-problems", "5"])
+    assert result.exit_code == 1
+    assert result.output.count("[file_not_found]") == 5
+    assert "25 more problem(s) not shown" in result.output
+
+
+def test_demo_output_folder_checks(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert runner.invoke(app, ["demo", "--out", str(afile), "--no-progress"]).exit_code == 2
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "mine.txt").write_text("keep me")
+    result = runner.invoke(app, ["demo", "--out", str(busy), "--no-progress"])
+    assert result.exit_code == 2 and "not empty" in result.output
+    assert (busy / "mine.txt").read_text() == "keep me"
+
+
+def test_demo_rerun_replaces_its_own_outputs(tmp_path):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--patients", "6", "--no-progress"]
+    assert runner.invoke(app, args).exit_code == 0
+    (out / "cohort_folds.csv").write_text("user file")
+    result = runner.invoke(app, ["demo", "--out", str(out), "--patients", "3", "--no-progress"])
+    assert result.exit_code == 0 and "replaced the previous demo" in result.output
+    assert len(pd.read_csv(out / "cohort.csv")) == 3
+    assert len(list((out / "ecg").glob("*.hea"))) <= 3
+    assert (out / "cohort_folds.csv").read_text() == "user file"

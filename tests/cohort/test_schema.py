@@ -93,3 +93,27 @@ def test_ids_stay_text_when_read_from_csv(tmp_path):
     assert cohort.patient_ids == ["007", "010"]
     assert cohort.references("ecg", 0) == ["100"]
     assert cohort.table["age"].dtype.kind == "f"
+
+
+def test_schema_typo_suggests_the_key():
+    with pytest.raises(SchemaError, match="modalitys: unknown key; did you mean 'modalities'"):
+        CohortSchema.from_dict({"modalitys": {}})
+
+
+def test_inference_is_case_insensitive_and_flags_stray_binary_values():
+    df = pd.DataFrame(
+        {
+            "Patient_ID": ["a", "b", "c"],
+            "Slide": ["a.svs", "b.svs", "c.svs"],
+            "OS_Time": [1.0, 2.0, 3.0],
+            "OS_Event": [1, 0, 1],
+            "Label": ["yes", "no", "maybe"],
+        }
+    )
+    schema = infer_schema(df)
+    assert schema.patient_id == "Patient_ID"
+    assert schema.modalities["wsi"].column == "Slide"
+    assert schema.targets["OS"].type == "survival"
+    assert schema.targets["Label"].type == "binary"
+    report = Cohort(df).validate(probe_files=False)
+    assert [(p.code, p.row) for p in report.errors] == [("target_type_mismatch", 2)]

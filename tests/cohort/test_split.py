@@ -148,3 +148,21 @@ def test_split_keeps_the_data_root_semantics(tmp_path):
     folded = cohort.split(folds=2, seed=0)
     assert not folded.root_is_explicit
     assert "path_escapes_root" not in folded.validate().codes()
+
+
+def test_invalid_existing_split_values_are_not_kept():
+    table = pd.DataFrame({"patient_id": list("abcd"), "split": ["train", "bogus", "val", "test"]})
+    with pytest.raises(SplitError, match="invalid_split"):
+        Cohort(table).split(ratios=(0.5, 0.25, 0.25))
+
+
+def test_folds_are_integers_and_meta_is_normalised():
+    table = pd.DataFrame(
+        {"patient_id": list("abcd"), "split": ["Train", "VAL", "holdout", "test"], "y": [0, 1] * 2}
+    )
+    samples = list(Cohort(table).samples())
+    assert [s.meta["split"] for s in samples] == ["train", "val", "test", "test"]
+    folds = Cohort(table).split(folds=2, seed=0).table["fold"]
+    assert str(folds.dtype) == "Int64"
+    with pytest.raises(SplitError, match="integer"):
+        Cohort(table).split(folds=2.5)

@@ -41,3 +41,61 @@ def test_unreadable_tables_name_file_and_reason(tmp_path, name, content, reason)
 def test_missing_table(tmp_path):
     with pytest.raises(ManifestError, match="not found"):
         read_table(tmp_path / "none.csv")
+
+
+def _write(tmp_path, text: str, name: str = "m.csv"):
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def test_trailing_delimiter_on_every_row_keeps_columns_aligned(tmp_path):
+    path = _write(tmp_path, "patient_id,slide,age\r\nP1,s1.svs,50,\r\nP2,s2.svs,60,\r\n")
+    frame = read_table(path)
+    assert frame.to_dict("list") == {
+        "patient_id": ["P1", "P2"],
+        "slide": ["s1.svs", "s2.svs"],
+        "age": ["50", "60"],
+    }
+
+
+def test_extra_values_are_an_error_with_the_line(tmp_path):
+    path = _write(tmp_path, "patient_id,age\nP1,5\nP2,5,6\n")
+    with pytest.raises(ManifestError, match="line 3 has 3 values but the header has 2"):
+        read_table(path)
+
+
+def test_missing_markers_but_none_is_a_value(tmp_path):
+    path = _write(tmp_path, "patient_id,grade,bmi\nP1,None,NA\nP2,Mild,null\nP3,#N/A,n/a\n")
+    frame = read_table(path)
+    assert frame["grade"].tolist() == ["None", "Mild", None]
+    assert frame["bmi"].tolist() == [None, None, None]
+
+
+def test_semicolon_csv_from_european_excel(tmp_path):
+    path = _write(tmp_path, "\ufeffpatient_id;slide;age\nP1;s.svs;5,5\n")
+    assert read_table(path).to_dict("list") == {
+        "patient_id": ["P1"],
+        "slide": ["s.svs"],
+        "age": ["5,5"],
+    }
+
+
+def test_line_numbers_skip_blank_and_empty_rows_and_follow_multiline_cells(tmp_path):
+    text = 'patient_id,report\nP1,"two\nlines"\n\n,\nP2,x\n'
+    frame = read_table(_write(tmp_path, text))
+    assert frame["patient_id"].tolist() == ["P1", "P2"]
+    assert frame.attrs["biomm_line_numbers"] == [2, 6]
+    report = Cohort(frame).validate(probe_files=False)
+    assert report.ok
+
+
+def test_folder_given_as_table(tmp_path):
+    with pytest.raises(ManifestError, match="is a folder"):
+        read_table(tmp_path)
+
+
+def test_ids_are_normalised_for_dataframes():
+    frame = pd.DataFrame({"patient_id": ["P1", "P1 ", 3.0], "sample_id": ["a", "b", "c"]})
+    cohort = Cohort(frame)
+    assert cohort.patient_ids == ["P1", "3"]

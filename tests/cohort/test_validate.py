@@ -353,3 +353,66 @@ def test_report_serialisations(good_table, real_files):
     assert frame.loc[0, "code"] == "file_not_found"
     assert report.to_dict()["n_errors"] == 1
     assert "row 0" in str(report)
+
+
+def test_line_numbers_in_problems(tmp_path, real_files):
+    path = tmp_path / "m.csv"
+    path.write_text("patient_id,report,split\n\nA,x,train\nB,y,tset\n")
+    report = Cohort.from_file(path).validate()
+    (problem,) = report.problems
+    assert (problem.code, problem.row, problem.line) == ("invalid_split", 1, 4)
+    assert "row 1 (line 4)" in str(problem)
+
+
+def test_shared_files_between_patients(good_table, real_files):
+    table = _edit(good_table, 2, "slide", "slides/a.svs")  # p3 now shares p1's slide
+    report = _cohort(table, real_files).validate()
+    assert [(p.code, p.severity, p.row) for p in report.problems] == [("shared_file", "warning", 2)]
+    leaking = table.assign(split=["train", "train", "test", "train"])
+    report = _cohort(leaking, real_files).validate()
+    assert [(p.code, p.row) for p in report.errors] == [("split_leak", 2)]
+    assert "patient 'p1' (row 0)" in report.errors[0].message
+
+
+def test_same_file_twice_in_one_cell(good_table, real_files):
+    table = _edit(good_table, 0, "slide", "slides/a.svs; slides/a.svs")
+    report = _cohort(table, real_files).validate()
+    assert [p.code for p in report.problems] == ["duplicate_reference"]
+
+
+def test_ehr_table_problems_point_at_the_ehr_table(good_table, real_files):
+    (real_files / "ehr_bad.csv").write_text("patient_id,age\np1,61\n,70\np2,abc\np4,inf\n")
+    schema = {
+        "modalities": {"wsi": {"column": "slide"}},
+        "ehr": {"table": "ehr_bad.csv", "columns": ["age"], "types": {"age": "continuous"}},
+    }
+    report = _cohort(good_table, real_files, schema).validate()
+    found = {(p.code, p.row, p.line) for p in report.problems}
+    assert found == {("missing_id", 1, 3), ("type_mismatch", 2, 4), ("non_finite", 3, 5)}
+    assert all(p.table and p.table.endswith("ehr_bad.csv") for p in report.problems)
+    assert "in " in str(report.problems[0])
+
+
+def test_ehr_table_outside_the_root(good_table, real_files):
+    schema = {"modalities": {"wsi": {"column": "slide"}}, "ehr": {"table": "../ehr.csv"}}
+    report = _cohort(good_table, real_files, schema).validate()
+    assert [p.code for p in report.errors] == ["path_escapes_root"]
+
+
+def test_windows_paths_get_a_hint(good_table, real_files):
+    report = _cohort(_edit(good_table, 0, "slide", "slides\\a.svs"), real_files).validate()
+    assert "forward" not in report.errors[0].message
+    assert "backslashes" in report.errors[0].message
+
+
+def test_missing_column_suggests_the_close_match(good_table, real_files):
+    schema = {"modalities": {"wsi": {"column": "Slide"}}}
+    report = _cohort(good_table, real_files, schema).validate()
+    (problem,) = report.errors
+    assert "did you mean 'slide'?" in problem.message
+    assert "Columns found: patient_id, slide" in problem.message
+
+
+def test_inline_report_ending_in_txt_is_text(good_table, real_files):
+    report = _cohort(_edit(good_table, 1, "report", "See addendum.txt"), real_files).validate()
+    assert report.ok_strict, str(report)
