@@ -24,6 +24,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from biomm.cohort.report import ValidationReport
@@ -283,7 +284,8 @@ class Cohort:
         """EHR features per patient (index: patient id), from the manifest or the EHR table.
 
         With EHR columns in a sample-level manifest, a patient's first row with any EHR value
-        is used. Patients without EHR data are absent.
+        is used. Patients without EHR data are absent. Cells of ``continuous`` columns that are
+        not finite numbers (reported by :meth:`validate`) are masked.
 
         Examples:
             >>> df = pd.DataFrame({"patient_id": ["a", "b"], "age": [61, None], "sex": ["F", None]})
@@ -307,6 +309,10 @@ class Cohort:
             columns = ehr.columns
         columns = [c for c in columns if c in source]
         frame = source[[pid, *columns]].copy()
+        for col, kind in ehr.types.items():  # bad cells of a continuous column are masked
+            if kind == "continuous" and col in frame:
+                numbers = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+                frame[col] = numbers.where(np.isfinite(numbers))
         frame[pid] = frame[pid].astype("string")
         frame = frame[frame[pid].notna() & frame[columns].notna().any(axis=1)]
         frame = frame.drop_duplicates(pid).set_index(pid)

@@ -66,3 +66,16 @@ def test_ehr_frame_and_samples_from_ehr_table(tmp_path):
     samples = {s.patient_id: s for s in cohort.samples()}
     assert samples["a"].modalities["ehr"] == {"bmi": 22.5, "smoker": "no"}
     assert "ehr" not in samples["b"].modalities and "ehr" not in samples["c"].modalities
+
+
+def test_bad_continuous_ehr_cells_are_masked_not_stringified():
+    schema = CohortSchema.from_dict(
+        {"ehr": {"columns": ["age", "sex"], "types": {"age": "continuous"}}}
+    )
+    df = pd.DataFrame(
+        {"patient_id": ["a", "b", "c"], "age": ["64", "abc", "inf"], "sex": ["F", "M", None]}
+    )
+    samples = {s.patient_id: s for s in Cohort(df, schema).samples()}
+    assert samples["a"].modalities["ehr"] == {"age": 64.0, "sex": "F"}
+    assert samples["b"].modalities["ehr"] == {"sex": "M"}
+    assert "ehr" not in samples["c"].modalities

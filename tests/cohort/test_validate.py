@@ -387,10 +387,15 @@ def test_ehr_table_problems_point_at_the_ehr_table(good_table, real_files):
         "ehr": {"table": "ehr_bad.csv", "columns": ["age"], "types": {"age": "continuous"}},
     }
     report = _cohort(good_table, real_files, schema).validate()
-    found = {(p.code, p.row, p.line) for p in report.problems}
+    found = {(p.code, p.row, p.line) for p in report.errors}
     assert found == {("missing_id", 1, 3), ("type_mismatch", 2, 4), ("non_finite", 3, 5)}
-    assert all(p.table and p.table.endswith("ehr_bad.csv") for p in report.problems)
-    assert "in " in str(report.problems[0])
+    assert all(p.table and p.table.endswith("ehr_bad.csv") for p in report.errors)
+    assert str(report.errors[0]).startswith("error [missing_id] in /")
+    # p2 and p4 lose their only modality, the masked EHR values, so they get a warning
+    assert {(p.code, p.row) for p in report.warnings} == {
+        ("no_modalities", 1),
+        ("no_modalities", 3),
+    }
 
 
 def test_ehr_table_outside_the_root(good_table, real_files):
