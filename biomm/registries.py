@@ -8,7 +8,7 @@ Examples:
     >>> ENCODERS.kind
     'encoder'
     >>> sorted(ALL_REGISTRIES)
-    ['encoder', 'fusion', 'head', 'prompt set']
+    ['encoder', 'fusion', 'head', 'prompt set', 'slide backend']
 """
 
 from __future__ import annotations
@@ -26,3 +26,6 @@ PROMPT_SETS: Registry[Any] = Registry("prompt set")
 ALL_REGISTRIES: dict[str, Registry[Any]] = {
     r.kind: r for r in (ENCODERS, FUSIONS, HEADS, PROMPT_SETS)
 }
+SLIDE_BACKENDS: Registry[Any] = Registry("slide backend")
+
+ALL_REGISTRIES[SLIDE_BACKENDS.kind] = SLIDE_BACKENDS

@@ -1,0 +1,279 @@
+"""The :class:`Slide` record: a pyramid with a resolution in µm/px, read in µm/px.
+
+Backends implement one method, :meth:`Slide.read_level` (a region of one pyramid level as RGB
+uint8, white outside the slide); everything expressed in µm/px — :meth:`Slide.read`,
+:meth:`Slide.thumbnail`, level choice — is shared.
+
+Examples:
+    >>> import numpy as np
+    >>> from biomm.io.wsi.virtual import VirtualSlide
+    >>> slide = VirtualSlide(np.zeros((400, 600, 3), np.uint8), mpp=0.25)
+    >>> slide.read(0, 0, 100, 50, mpp=0.5).shape  # 100×50 px at 0.5 µm/px = 200×100 at level 0
+    (50, 100, 3)
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from biomm.errors import SlideReadError
+from biomm.io.wsi.mpp import MppPolicy, MppResolution, resolve_mpp
+
+#: A level is used for a target mpp when it is at most this much coarser (rounding slack).
+LEVEL_TOLERANCE = 0.01
+
+
+class Slide(ABC):
+    """A whole-slide image opened by one backend.
+
+    Attributes:
+        path: The slide file (None for in-memory slides).
+        backend: Backend name (``"openslide"``, ``"tifffile"``, ``"virtual"``, ``"cucim"``).
+        level_dimensions: ``(width, height)`` of each pyramid level, level 0 first.
+        level_downsamples: Downsample of each level relative to level 0.
+        objective_power: Scanner magnification when known.
+        vendor: Format/vendor name when known (``"aperio"``, ``"generic-tiff"``, …).
+        properties: Raw metadata as strings.
+        mpp_resolution: Level-0 µm/px and its source (see :mod:`biomm.io.wsi.mpp`).
+    """
+
+    backend: str = "abstract"
+
+    def __init__(
+        self,
+        *,
+        path: Path | None,
+        level_dimensions: tuple[tuple[int, int], ...],
+        level_downsamples: tuple[float, ...] | None = None,
+        metadata_mpp: tuple[float, float] | None = None,
+        objective_power: float | None = None,
+        vendor: str | None = None,
+        properties: dict[str, str] | None = None,
+        mpp: float | tuple[float, float] | None = None,
+        mpp_policy: MppPolicy = "require",
+    ) -> None:
+        if not level_dimensions or any(w <= 0 or h <= 0 for w, h in level_dimensions):
+            raise SlideReadError(f"invalid level dimensions {level_dimensions}", path=path)
+        self.path = path
+        self.level_dimensions = tuple((int(w), int(h)) for w, h in level_dimensions)
+        if level_downsamples is None:
+            w0 = self.level_dimensions[0][0]
+            level_downsamples = tuple(w0 / w for w, _ in self.level_dimensions)
+        self.level_downsamples = tuple(float(d) for d in level_downsamples)
+        self.objective_power = objective_power
+        self.vendor = vendor
+        self.properties = dict(properties or {})
+        self.mpp_resolution: MppResolution = resolve_mpp(
+            metadata=metadata_mpp, objective_power=objective_power, user=mpp, policy=mpp_policy
+        )
+
+    # ---- geometry -----------------------------------------------------------------------
+
+    @property
+    def dimensions(self) -> tuple[int, int]:
+        """Level-0 ``(width, height)`` in pixels."""
+        return self.level_dimensions[0]
+
+    @property
+    def level_count(self) -> int:
+        """Number of pyramid levels."""
+        return len(self.level_dimensions)
+
+    @property
+    def mpp(self) -> tuple[float, float] | None:
+        """Level-0 ``(x, y)`` µm/px, or None when unknown."""
+        return self.mpp_resolution.mpp
+
+    def require_mpp(self) -> float:
+        """Level-0 µm/px (mean of x and y), or a clear error when it is unknown.
+
+        Raises:
+            SlideReadError: Naming the file and how to supply the value.
+
+        Examples:
+            >>> from biomm.io.wsi.virtual import VirtualSlide
+            >>> VirtualSlide(np.zeros((8, 8, 3), np.uint8), mpp=None).require_mpp()
+            Traceback (most recent call last):
+            ...
+            biomm.errors.SlideReadError: <memory>: the slide has no resolution (mpp) ...
+        """
+        mpp = self.mpp
+        if mpp is None:
+            extra = f" ({self.mpp_resolution.warning})" if self.mpp_resolution.warning else ""
+            hint = (
+                f"; its objective power is {self.objective_power:g}×: "
+                "mpp_policy='objective-power' would assume "
+                f"{10 / self.objective_power:g} µm/px"
+                if self.objective_power
+                else ""
+            )
+            raise SlideReadError(
+                "the slide has no resolution (mpp) in its metadata"
+                f"{extra}; pass mpp=... (CLI: --slide-mpp, manifest column 'mpp'){hint}",
+                path=self.path or "<memory>",
+            )
+        return (mpp[0] + mpp[1]) / 2
+
+    def level_mpp(self, level: int) -> float:
+        """µm/px of pyramid ``level``.
+
+        Examples:
+            >>> from biomm.io.wsi.virtual import VirtualSlide
+            >>> VirtualSlide(np.zeros((64, 64, 3), np.uint8), mpp=0.5, levels=2).level_mpp(1)
+            1.0
+        """
+        return self.require_mpp() * self.level_downsamples[level]
+
+    def best_level_for_downsample(self, downsample: float) -> int:
+        """The coarsest level whose downsample does not exceed ``downsample`` (+1 % slack).
+
+        Examples:
+            >>> from biomm.io.wsi.virtual import VirtualSlide
+            >>> s = VirtualSlide(np.zeros((64, 64, 3), np.uint8), mpp=0.5, levels=3)
+            >>> s.level_downsamples, s.best_level_for_downsample(3.0)
+            ((1.0, 2.0, 4.0), 1)
+        """
+        best = 0
+        for level, ds in enumerate(self.level_downsamples):
+            if ds <= downsample * (1 + LEVEL_TOLERANCE) and ds >= self.level_downsamples[best]:
+                best = level
+        return best
+
+    # ---- reading ------------------------------------------------------------------------
+
+    @abstractmethod
+    def read_level(self, x: int, y: int, level: int, width: int, height: int) -> np.ndarray:
+        """Read ``width × height`` pixels of ``level`` whose top-left is level-0 ``(x, y)``.
+
+        Returns:
+            RGB uint8 array ``[height, width, 3]``; pixels outside the slide are white.
+
+        Raises:
+            SlideReadError: When the region cannot be read or decoded.
+        """
+
+    def read(self, x: int, y: int, width: int, height: int, mpp: float | None = None) -> np.ndarray:
+        """Read a region at any resolution: best pyramid level, then resize.
+
+        Args:
+            x: Left edge in level-0 pixels.
+            y: Top edge in level-0 pixels.
+            width: Output width in pixels at ``mpp``.
+            height: Output height in pixels at ``mpp``.
+            mpp: Output resolution in µm/px; None reads level 0 as is.
+
+        Returns:
+            RGB uint8 array ``[height, width, 3]``.
+
+        Raises:
+            SlideReadError: When mpp is needed but unknown, or the region cannot be read.
+
+        Examples:
+            >>> from biomm.io.wsi.virtual import VirtualSlide
+            >>> s = VirtualSlide(np.full((100, 100, 3), 7, np.uint8), mpp=0.5)
+            >>> s.read(90, 90, 20, 20)[15, 15].tolist()  # outside the slide: white
+            [255, 255, 255]
+        """
+        if width <= 0 or height <= 0:
+            raise SlideReadError(
+                f"region size must be positive, got {width}×{height}", path=self.path or "<memory>"
+            )
+        if mpp is None:
+            return self.read_level(x, y, 0, width, height)
+        scale = mpp / self.require_mpp()  # level-0 pixels per output pixel
+        level = self.best_level_for_downsample(scale)
+        ds = self.level_downsamples[level]
+        src_w = max(1, math.ceil(width * scale / ds - 1e-9))
+        src_h = max(1, math.ceil(height * scale / ds - 1e-9))
+        region = self.read_level(x, y, level, src_w, src_h)
+        if (src_w, src_h) == (width, height):
+            return region
+        return resize_rgb(region, width, height)
+
+    def thumbnail(self, mpp: float = 8.0, max_size: int = 4096) -> np.ndarray:
+        """The whole slide at ``mpp`` µm/px (coarser if it would exceed ``max_size`` px).
+
+        Examples:
+            >>> from biomm.io.wsi.virtual import VirtualSlide
+            >>> VirtualSlide(np.zeros((800, 1600, 3), np.uint8), mpp=0.5).thumbnail(8.0).shape
+            (50, 100, 3)
+        """
+        base = self.require_mpp()
+        w0, h0 = self.dimensions
+        mpp = max(mpp, base * max(w0, h0) / max_size)
+        width = max(1, round(w0 * base / mpp))
+        height = max(1, round(h0 * base / mpp))
+        return self.read(0, 0, width, height, mpp=mpp)
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:  # noqa: B027 - optional hook for backends holding handles
+        """Release file handles (the slide cannot be read afterwards)."""
+
+    def __enter__(self) -> Slide:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def describe(self) -> dict[str, Any]:
+        """Metadata as a JSON-ready dictionary (for provenance and ``biomm wsi info``).
+
+        Examples:
+            >>> from biomm.io.wsi.virtual import VirtualSlide
+            >>> VirtualSlide(np.zeros((8, 8, 3), np.uint8), mpp=0.5).describe()["mpp_source"]
+            'user'
+        """
+        return {
+            "path": str(self.path) if self.path else None,
+            "backend": self.backend,
+            "vendor": self.vendor,
+            "dimensions": list(self.dimensions),
+            "level_dimensions": [list(d) for d in self.level_dimensions],
+            "level_downsamples": list(self.level_downsamples),
+            "mpp": list(self.mpp) if self.mpp else None,
+            "mpp_source": self.mpp_resolution.source,
+            "mpp_warning": self.mpp_resolution.warning,
+            "objective_power": self.objective_power,
+        }
+
+    def __repr__(self) -> str:
+        mpp = f"{self.mpp[0]:.4g}" if self.mpp else "unknown"
+        return (
+            f"{type(self).__name__}({str(self.path or '<memory>')!r}, {self.dimensions[0]}×"
+            f"{self.dimensions[1]}, levels={self.level_count}, mpp={mpp})"
+        )
+
+
+def resize_rgb(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize an RGB uint8 image (area averaging when shrinking, bicubic when enlarging).
+
+    Examples:
+        >>> resize_rgb(np.zeros((10, 20, 3), np.uint8), 5, 4).shape
+        (4, 5, 3)
+    """
+    shrinking = width <= image.shape[1] and height <= image.shape[0]
+    method = Image.Resampling.BOX if shrinking else Image.Resampling.BICUBIC
+    return np.asarray(Image.fromarray(image).resize((width, height), method))
+
+
+def white_canvas(width: int, height: int) -> np.ndarray:
+    """An all-white RGB uint8 canvas ``[height, width, 3]``.
+
+    Examples:
+        >>> white_canvas(2, 1).tolist()
+        [[[255, 255, 255], [255, 255, 255]]]
+    """
+    return np.full((height, width, 3), 255, dtype=np.uint8)

@@ -1,0 +1,78 @@
+"""``open_slide``: one factory over the slide backends.
+
+``backend="auto"`` tries OpenSlide first (it knows the vendor formats), then tifffile for TIFF
+and OME-TIFF files that OpenSlide refuses. Backends are registered in
+:data:`biomm.registries.SLIDE_BACKENDS`.
+
+Examples:
+    >>> from pathlib import Path
+    >>> slide = open_slide(Path(__file__).parents[3] / "tests/data/wsi/CMU-1-Small-Region.svs")
+    >>> slide.backend, slide.vendor, slide.dimensions, round(slide.mpp[0], 3)
+    ('openslide', 'aperio', (2220, 2967), 0.499)
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+
+from biomm.errors import SlideReadError
+from biomm.io.wsi.base import Slide
+from biomm.io.wsi.mpp import MppPolicy
+from biomm.io.wsi.openslide_backend import OpenSlideSlide
+from biomm.io.wsi.tiff_backend import TiffSlide
+from biomm.registries import SLIDE_BACKENDS
+
+TIFF_SUFFIXES = (".tif", ".tiff", ".svs", ".ome.tif", ".ome.tiff", ".qptiff", ".btf")
+
+SLIDE_BACKENDS.add("openslide", OpenSlideSlide)
+SLIDE_BACKENDS.add("tifffile", TiffSlide)
+
+
+def open_slide(
+    path: str | PathLike[str],
+    backend: str = "auto",
+    *,
+    mpp: float | tuple[float, float] | None = None,
+    mpp_policy: MppPolicy = "require",
+) -> Slide:
+    """Open a whole-slide image.
+
+    Args:
+        path: The slide file (or, for DICOM, one file of the series).
+        backend: ``"auto"`` or a name in :data:`biomm.registries.SLIDE_BACKENDS`
+            (``"openslide"``, ``"tifffile"``).
+        mpp: Level-0 µm/px overriding the metadata (e.g. from a manifest column).
+        mpp_policy: ``"require"`` (no mpp → an error when a read needs it) or
+            ``"objective-power"`` (assume 10 µm / objective magnification).
+
+    Raises:
+        SlideReadError: Naming the file and, for ``auto``, why each backend refused it.
+
+    Examples:
+        >>> open_slide("/no/such/slide.svs")
+        Traceback (most recent call last):
+        ...
+        biomm.errors.SlideReadError: /no/such/slide.svs: file not found
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SlideReadError("file not found", path=path)
+    if path.is_dir():
+        raise SlideReadError("is a folder; give one file of the slide", path=path)
+    if path.stat().st_size == 0:
+        raise SlideReadError("file is empty (0 bytes)", path=path)
+    if backend != "auto":
+        factory = SLIDE_BACKENDS.get(backend)
+        return factory(path, mpp=mpp, mpp_policy=mpp_policy)
+    reasons = []
+    try:
+        return OpenSlideSlide(path, mpp=mpp, mpp_policy=mpp_policy)
+    except SlideReadError as exc:
+        reasons.append(f"openslide: {exc.reason}")
+    if path.name.lower().endswith(TIFF_SUFFIXES):
+        try:
+            return TiffSlide(path, mpp=mpp, mpp_policy=mpp_policy)
+        except SlideReadError as exc:
+            reasons.append(f"tifffile: {exc.reason}")
+    raise SlideReadError("cannot open the slide (" + "; ".join(reasons) + ")", path=path)

@@ -1,0 +1,200 @@
+"""tifffile backend: tiled or stripped (Big)TIFF and OME-TIFF pyramids that OpenSlide refuses.
+
+Regions are read segment by segment (only the tiles or strips a region touches are read and
+decoded, with ``os.pread`` so that threads can share one handle), so memory does not grow with
+slide size.
+
+Examples:
+    >>> import numpy as np, tempfile, pathlib, tifffile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "plain.tif"
+    >>> tifffile.imwrite(p, np.full((300, 500, 3), 9, np.uint8), tile=(128, 128),
+    ...                  resolution=(20000, 20000), resolutionunit="CENTIMETER")
+    >>> with TiffSlide(p) as slide:
+    ...     slide.mpp, slide.read_level(450, 250, 0, 100, 100)[0, 0].tolist()
+    ((0.5, 0.5), [9, 9, 9])
+"""
+
+from __future__ import annotations
+
+import os
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from biomm.errors import SlideReadError
+from biomm.io.wsi.base import Slide, white_canvas
+from biomm.io.wsi.mpp import MppPolicy, tiff_resolution_mpp
+
+
+def _tag(page: Any, name: str) -> Any:
+    tag = page.tags.get(name)
+    return None if tag is None else tag.value
+
+
+def _pyramid_pages(tif: Any) -> list[Any]:
+    """Level pages, largest first.
+
+    The series' own levels (SubIFDs, OME) when it has several, else the top-level tiled pages
+    that share page 0's samples and aspect ratio (generic and SVS pyramids).
+    """
+    series = tif.series[0]
+    if len(series.levels) > 1:
+        return [level.keyframe for level in series.levels]
+    base = tif.pages[0]
+    pages = [base]
+    aspect = base.imagewidth / base.imagelength
+    for page in tif.pages[1:]:
+        page = page.keyframe if hasattr(page, "keyframe") else page
+        if not page.is_tiled or page.samplesperpixel != base.samplesperpixel:
+            continue
+        if page.imagewidth >= pages[-1].imagewidth:
+            continue
+        if abs(page.imagewidth / page.imagelength - aspect) / aspect > 0.02:
+            continue
+        pages.append(page)
+    return pages
+
+
+class TiffSlide(Slide):
+    """A TIFF/OME-TIFF slide read with tifffile (+ imagecodecs for JPEG, JPEG 2000, LZW…).
+
+    Args:
+        path: The TIFF file.
+        mpp: Level-0 µm/px overriding the metadata.
+        mpp_policy: What to do when the file has no resolution.
+
+    Raises:
+        SlideReadError: When the file is not a readable TIFF image.
+    """
+
+    backend = "tifffile"
+
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        *,
+        mpp: float | tuple[float, float] | None = None,
+        mpp_policy: MppPolicy = "require",
+    ) -> None:
+        import tifffile
+
+        path = Path(path)
+        try:
+            tif = tifffile.TiffFile(path)
+            pages = _pyramid_pages(tif)
+        except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError) as exc:
+            raise SlideReadError(f"not a readable TIFF: {exc}", path=path) from None
+        base = pages[0]
+        if base.samplesperpixel < 3 and base.photometric not in (0, 1):
+            tif.close()
+            raise SlideReadError(
+                f"unsupported TIFF layout: {base.samplesperpixel} sample(s) per pixel, "
+                f"photometric {base.photometric}",
+                path=path,
+            )
+        self._tif = tif
+        self._pages = pages
+        self._fd = os.open(path, os.O_RDONLY)
+        description = str(_tag(base, "ImageDescription") or "")
+        properties = {"tiff.ImageDescription": description[:2000]}
+        metadata = tiff_resolution_mpp(
+            _tag(base, "XResolution"), _tag(base, "YResolution"), _tag(base, "ResolutionUnit")
+        )
+        objective = None
+        if "|" in description:  # Aperio-style key = value pairs
+            for item in description.split("|")[1:]:
+                key, _, value = item.partition("=")
+                key, value = key.strip(), value.strip()
+                properties[f"aperio.{key}"] = value
+                try:
+                    if key == "MPP":
+                        metadata = (float(value), float(value))
+                    elif key == "AppMag":
+                        objective = float(value)
+                except ValueError:
+                    pass
+        super().__init__(
+            path=path,
+            level_dimensions=tuple((p.imagewidth, p.imagelength) for p in pages),
+            metadata_mpp=metadata,
+            objective_power=objective,
+            vendor="ome-tiff" if tif.is_ome else "generic-tiff",
+            properties=properties,
+            mpp=mpp,
+            mpp_policy=mpp_policy,
+        )
+
+    def _segment(self, page: Any, index: int) -> np.ndarray:
+        offset, count = page.dataoffsets[index], page.databytecounts[index]
+        data = os.pread(self._fd, count, offset) if count else None
+        segment, _, shape = page.decode(data, index, jpegtables=page.jpegtables)
+        if segment is None:  # missing (sparse) segment: white
+            return np.full(shape[-3:], 255, np.uint8)
+        return np.asarray(segment).reshape(shape[-3:])
+
+    def read_level(self, x: int, y: int, level: int, width: int, height: int) -> np.ndarray:
+        """Read a region of one level from the segments it touches.
+
+        Raises:
+            SlideReadError: When a segment cannot be decoded.
+        """
+        if not 0 <= level < self.level_count:
+            raise SlideReadError(f"level {level} does not exist", path=self.path)
+        page = self._pages[level]
+        ds = self.level_downsamples[level]
+        lx, ly = round(x / ds), round(y / ds)
+        out = white_canvas(width, height)
+        img_w, img_h = page.imagewidth, page.imagelength
+        if page.is_tiled:
+            seg_w, seg_h = page.tilewidth, page.tilelength
+        else:
+            seg_w, seg_h = img_w, page.rowsperstrip or img_h
+        across = -(-img_w // seg_w)
+        x0, y0 = max(lx, 0), max(ly, 0)
+        x1, y1 = min(lx + width, img_w), min(ly + height, img_h)
+        if x1 <= x0 or y1 <= y0:
+            return out
+        for ty in range(y0 // seg_h, (y1 - 1) // seg_h + 1):
+            for tx in range(x0 // seg_w, (x1 - 1) // seg_w + 1):
+                index = ty * across + tx
+                try:
+                    segment = self._segment(page, index)
+                except Exception as exc:  # codecs raise many types on corrupt data
+                    raise SlideReadError(
+                        f"cannot decode {'tile' if page.is_tiled else 'strip'} {index} of "
+                        f"level {level} ({type(exc).__name__}: {exc})",
+                        path=self.path,
+                    ) from None
+                if segment.ndim == 2:
+                    segment = segment[..., None]
+                if segment.shape[2] == 1:
+                    segment = np.repeat(segment, 3, axis=2)
+                sx, sy = tx * seg_w, ty * seg_h
+                ix0, iy0 = max(x0, sx), max(y0, sy)
+                ix1 = min(x1, sx + segment.shape[1])
+                iy1 = min(y1, sy + segment.shape[0])
+                if ix1 <= ix0 or iy1 <= iy0:
+                    continue
+                out[iy0 - ly : iy1 - ly, ix0 - lx : ix1 - lx] = _to_uint8(
+                    segment[iy0 - sy : iy1 - sy, ix0 - sx : ix1 - sx, :3]
+                )
+        return out
+
+    def close(self) -> None:
+        """Close the file."""
+        self._tif.close()
+        os.close(self._fd)
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    if values.dtype == np.uint8:
+        return values
+    if values.dtype == np.uint16:
+        return (values >> 8).astype(np.uint8)
+    if values.dtype == bool:
+        return values.astype(np.uint8) * 255
+    values = values.astype(np.float32)
+    top = float(values.max()) or 1.0
+    return np.clip(values / top * 255, 0, 255).astype(np.uint8)
