@@ -41,6 +41,7 @@ def test_project_registries_are_distinct_and_named():
 
 def test_every_registered_factory_is_documented():
     """Contract over every registered implementation (grows as encoders, fusions land)."""
+    import biomm.io.wsi  # noqa: F401  (registers the slide backends)
     from biomm.registries import ALL_REGISTRIES
 
     for registry in ALL_REGISTRIES.values():

@@ -39,6 +39,11 @@ class OpenSlideSlide(Slide):
 
     Raises:
         SlideReadError: When OpenSlide cannot open the file (unsupported or corrupt).
+
+    Examples:
+        >>> from pathlib import Path
+        >>> OpenSlideSlide(Path(__file__).parents[3] / "tests/data/wsi/CMU-1-Small-Region.svs")
+        OpenSlideSlide('.../CMU-1-Small-Region.svs', 2220×2967, levels=1, mpp=0.499)
     """
 
     backend = "openslide"
@@ -86,8 +91,12 @@ class OpenSlideSlide(Slide):
 
         if not 0 <= level < self.level_count:
             raise SlideReadError(f"level {level} does not exist", path=self.path)
+        # snap to the level's pixel grid, as the other backends do (OpenSlide would otherwise
+        # resample sub-pixel offsets, and backends would disagree by interpolation)
+        ds = self.level_downsamples[level]
+        x, y = round(round(x / ds) * ds), round(round(y / ds) * ds)
         try:
-            rgba = np.asarray(self._handle.read_region((int(x), int(y)), level, (width, height)))
+            rgba = np.asarray(self._handle.read_region((x, y), level, (width, height)))
         except (openslide.OpenSlideError, ValueError) as exc:
             raise SlideReadError(
                 f"cannot read region x={x} y={y} level={level} size={width}×{height}: {exc}",

@@ -67,6 +67,11 @@ class TiffSlide(Slide):
 
     Raises:
         SlideReadError: When the file is not a readable TIFF image.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> TiffSlide(Path(__file__).parents[3] / "tests/data/wsi/CMU-1-Small-Region.svs").mpp
+        (0.499, 0.499)
     """
 
     backend = "tifffile"

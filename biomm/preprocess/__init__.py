@@ -1,0 +1,1 @@
+"""Preprocessing: tissue masks and tiling for slides (ECG, retina, tabular and text follow)."""
