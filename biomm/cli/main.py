@@ -20,6 +20,7 @@ import typer
 
 from biomm._version import __version__
 from biomm.cli.cohort import cohort_app
+from biomm.cli.wsi import wsi_app
 
 app = typer.Typer(
     name="biomm",
@@ -31,6 +32,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(cohort_app, name="cohort")
+app.add_typer(wsi_app, name="wsi")
 
 
 def _version_callback(value: bool) -> None:

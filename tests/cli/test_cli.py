@@ -32,7 +32,7 @@ def test_every_command_has_help_with_text(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage:" in result.output
-    if command and command[-1] in {"validate", "split", "summary", "demo", "info"}:
+    if command and command[-1] in {"validate", "split", "summary", "demo", "info", "tile"}:
         assert "Example" in result.output
 
 

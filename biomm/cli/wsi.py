@@ -1,0 +1,186 @@
+"""``biomm wsi``: slide metadata and cohort tiling.
+
+Examples:
+    >>> from typer.testing import CliRunner
+    >>> CliRunner().invoke(wsi_app, ["--help"]).exit_code
+    0
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from biomm.cli.output import fail_usage
+from biomm.cohort.probe import known_extensions
+from biomm.cohort.tables import TABLE_SUFFIXES
+from biomm.errors import BiommError, ManifestError, SchemaError
+from biomm.io.wsi.mpp import MPP_POLICIES
+
+wsi_app = typer.Typer(
+    help="Whole-slide images: metadata, tissue masks and tile coordinates.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+InputsArg = Annotated[
+    list[Path],
+    typer.Argument(
+        help="A cohort manifest (.csv/.tsv/.parquet with a wsi column), or slide files and "
+        "folders of slides.",
+        show_default=False,
+        metavar="MANIFEST|SLIDES...",
+    ),
+]
+
+
+def collect_slides(
+    inputs: list[Path], schema: Path | None, data_root: Path | None, mpp_column: str
+) -> tuple[list[Path], list[str | None], list[float | None]]:
+    """Slides (with patient ids and per-slide mpp) from a manifest or from files and folders.
+
+    Raises:
+        typer.Exit: With code 2 on unusable input.
+    """
+    if len(inputs) == 1 and inputs[0].suffix.lower() in TABLE_SUFFIXES and inputs[0].is_file():
+        from biomm.cohort.manifest import Cohort
+
+        try:
+            cohort = Cohort.from_file(inputs[0], schema, data_root=data_root)
+        except (ManifestError, SchemaError) as exc:
+            raise fail_usage(exc) from None
+        if "wsi" not in cohort.schema.modalities:
+            raise fail_usage(f"{inputs[0]}: the manifest declares no wsi column")
+        paths, patients, mpps = [], [], []
+        pid = cohort.schema.patient_id
+        has_mpp = mpp_column in cohort.table
+        for row in range(len(cohort)):
+            for ref in cohort.references("wsi", row):
+                paths.append(cohort.resolve(ref))
+                patients.append(cohort.table.at[row, pid] if pid in cohort.table else None)
+                value = cohort.table.at[row, mpp_column] if has_mpp else None
+                try:
+                    mpps.append(float(value) if value is not None and value == value else None)
+                except (TypeError, ValueError):
+                    raise fail_usage(
+                        f"{inputs[0]}: row {row}: {mpp_column!r} value {value!r} is not a number"
+                    ) from None
+        return paths, patients, mpps
+    suffixes = tuple(known_extensions("wsi"))
+    paths = []
+    for item in inputs:
+        if item.is_dir():
+            paths += sorted(p for p in item.rglob("*") if p.name.lower().endswith(suffixes))
+        else:
+            paths.append(item)  # missing files are reported per slide, not as usage errors
+    if not paths:
+        raise fail_usage("no slides found in the given inputs")
+    return paths, [None] * len(paths), [None] * len(paths)
+
+
+@wsi_app.command("info")
+def info(
+    slides: Annotated[list[Path], typer.Argument(help="Slide files.", metavar="SLIDES...")],
+    backend: Annotated[str, typer.Option(help="auto, openslide or tifffile.")] = "auto",
+) -> None:
+    """Print each slide's backend, vendor, size, pyramid and resolution as JSON lines.
+
+    Exit code 1 when any slide cannot be opened.
+
+    Example usage:
+
+    \b
+        biomm wsi info slides/*.svs
+    """
+    from biomm.io.wsi import open_slide
+
+    failed = False
+    for path in slides:
+        try:
+            with open_slide(path, backend) as slide:
+                typer.echo(json.dumps(slide.describe()))
+        except BiommError as exc:
+            failed = True
+            typer.echo(json.dumps({"path": str(path), "error": exc.reason}))
+    raise typer.Exit(1 if failed else 0)
+
+
+@wsi_app.command("tile")
+def tile(
+    inputs: InputsArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    mpp: Annotated[float, typer.Option("--mpp", help="Target µm/px of the tiles.")] = 0.5,
+    patch_size: Annotated[int, typer.Option(min=8, help="Tile size in pixels at --mpp.")] = 224,
+    overlap: Annotated[int, typer.Option(min=0, help="Tile overlap in pixels at --mpp.")] = 0,
+    min_tissue: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Minimum tissue fraction of a tile.")
+    ] = 0.5,
+    tissue_mpp: Annotated[float, typer.Option(help="µm/px of the tissue mask.")] = 8.0,
+    slide_mpp: Annotated[
+        float | None,
+        typer.Option(help="Level-0 µm/px for slides whose metadata has none."),
+    ] = None,
+    mpp_policy: Annotated[
+        str,
+        typer.Option(help="Without mpp: 'require' (fail the slide) or 'objective-power'."),
+    ] = "require",
+    mpp_column: Annotated[
+        str, typer.Option(help="Manifest column with per-slide level-0 µm/px.")
+    ] = "mpp",
+    backend: Annotated[str, typer.Option(help="auto, openslide or tifffile.")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Redo slides whose outputs exist.")] = False,
+    allow_failures: Annotated[
+        bool, typer.Option(help="Exit 0 even when some slides failed.")
+    ] = False,
+    schema: Annotated[Path | None, typer.Option("--schema", "-s", help="Schema YAML.")] = None,
+    data_root: Annotated[
+        Path | None, typer.Option("--data-root", "-r", help="Root for relative paths.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Detect tissue and write tile coordinates for every slide of a cohort.
+
+    Writes OUT/coords/NAME.h5 (coords in level-0 pixels, tissue fraction, parameters),
+    OUT/masks/NAME.png, OUT/geojson/NAME.geojson (opens in QuPath), OUT/failures.csv and
+    OUT/summary.json. Finished slides are skipped on a rerun; a slide that cannot be read is
+    listed in failures.csv and the others go on. Exit code 1 when a slide failed (unless
+    --allow-failures), 2 on a usage error.
+
+    Example usage:
+
+    \b
+        biomm wsi tile cohort.csv --schema schema.yaml --out tiles --mpp 0.5 --patch-size 224
+        biomm wsi tile slides/ --out tiles --slide-mpp 0.25
+    """
+    from biomm.wsi.jobs import slide_jobs
+    from biomm.wsi.tiling_job import TilingParams, tile_slides
+
+    if mpp_policy not in MPP_POLICIES:
+        raise fail_usage(f"--mpp-policy {mpp_policy!r}: expected one of {', '.join(MPP_POLICIES)}")
+    if overlap >= patch_size:
+        raise fail_usage(f"--overlap {overlap} must be smaller than --patch-size {patch_size}")
+    if out.exists() and not out.is_dir():
+        raise fail_usage(f"--out {out}: exists and is not a folder")
+    paths, patients, mpps = collect_slides(inputs, schema, data_root, mpp_column)
+    params = TilingParams(
+        target_mpp=mpp,
+        patch_size=patch_size,
+        overlap=overlap,
+        min_tissue=min_tissue,
+        tissue_mpp=tissue_mpp,
+        slide_mpp=slide_mpp,
+        mpp_policy=mpp_policy,  # type: ignore[arg-type]
+        backend=backend,
+    )
+    jobs = slide_jobs(paths, patient_ids=patients, mpps=mpps)
+    summary = tile_slides(jobs, out, params, overwrite=overwrite, progress=progress)
+    typer.echo(
+        f"{summary['slides_done']} slide(s) tiled, {summary['slides_skipped']} already done, "
+        f"{summary['slides_failed']} failed; {int(summary.get('tiles', 0))} tiles -> {out}"
+    )
+    if summary["slides_failed"]:
+        typer.echo(f"failures: {out / 'failures.csv'}", err=True)
+    raise typer.Exit(1 if summary["slides_failed"] and not allow_failures else 0)

@@ -1,0 +1,1 @@
+"""Whole-slide workflows over cohorts: tiling jobs (feature extraction and MIL follow)."""

@@ -1,0 +1,156 @@
+"""Shared machinery of per-slide cohort jobs: slide lists, output names, failures, summaries.
+
+A job runs one function per slide; a slide that fails is recorded (slide, stage, reason) and
+the job goes on. Outputs are written atomically, so a killed run leaves no partial file that
+looks complete, and a rerun skips slides whose outputs exist.
+
+Examples:
+    >>> jobs = slide_jobs(["a/s1.svs", "b/s1.svs", "c/s2.tif"])
+    >>> [j.name for j in jobs]
+    ['s1', 's1-...', 's2']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from biomm._version import __version__
+from biomm.utils.atomic import atomic_write_table, atomic_write_text
+
+
+@dataclass(frozen=True)
+class SlideJob:
+    """One slide to process.
+
+    Attributes:
+        path: The slide file.
+        name: Unique output name (file stem, disambiguated by a path hash when stems repeat).
+        patient_id: Patient the slide belongs to, when it came from a manifest.
+        mpp: Level-0 µm/px supplied by the user or manifest (overrides metadata).
+    """
+
+    path: Path
+    name: str
+    patient_id: str | None = None
+    mpp: float | None = None
+
+
+def slide_jobs(
+    paths: list[str | PathLike[str]],
+    *,
+    patient_ids: list[str | None] | None = None,
+    mpps: list[float | None] | None = None,
+) -> list[SlideJob]:
+    """Name the slides uniquely: the file stem, plus a short hash of the path when stems repeat.
+
+    Examples:
+        >>> slide_jobs(["x/a.svs"], patient_ids=["P1"], mpps=[0.25])[0].mpp
+        0.25
+    """
+    stems: dict[str, int] = {}
+    for p in paths:
+        stems[_stem(Path(p))] = stems.get(_stem(Path(p)), 0) + 1
+    seen: set[str] = set()
+    jobs = []
+    for k, p in enumerate(paths):
+        path = Path(p)
+        name = _stem(path)
+        if stems[name] > 1 and name in seen:
+            name = f"{name}-{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+        seen.add(name)
+        jobs.append(
+            SlideJob(
+                path=path,
+                name=name,
+                patient_id=patient_ids[k] if patient_ids else None,
+                mpp=mpps[k] if mpps else None,
+            )
+        )
+    return jobs
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".ome.tiff", ".ome.tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+@dataclass
+class JobLog:
+    """Failures and counts of a cohort job, written as ``failures.csv`` and ``summary.json``.
+
+    Attributes:
+        job: Job name (``"wsi-tile"``, ``"wsi-embed"``).
+        parameters: The job's parameters, recorded in the summary.
+    """
+
+    job: str
+    parameters: dict[str, Any]
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    counts: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def fail(self, job: SlideJob, stage: str, reason: str) -> None:
+        """Record a failed slide.
+
+        Examples:
+            >>> log = JobLog("demo", {})
+            >>> log.fail(SlideJob(Path("a.svs"), "a"), "open", "file not found")
+            >>> log.failures[0]["stage"]
+            'open'
+        """
+        self.failures.append(
+            {"slide": str(job.path), "name": job.name, "stage": stage, "reason": reason}
+        )
+
+    def add(self, key: str, value: float) -> None:
+        """Add ``value`` to counter ``key``."""
+        self.counts[key] = self.counts.get(key, 0) + value
+
+    def write(self, out_dir: Path) -> dict[str, Any]:
+        """Write ``failures.csv`` (always, possibly empty) and ``summary.json``.
+
+        Returns:
+            The summary dictionary.
+        """
+        elapsed = time.perf_counter() - self.started
+        columns = ["slide", "name", "stage", "reason"]
+        atomic_write_table(pd.DataFrame(self.failures, columns=columns), out_dir / "failures.csv")
+        summary = {
+            "job": self.job,
+            "biomm_version": __version__,
+            "parameters": self.parameters,
+            "slides_done": len(self.done),
+            "slides_skipped": len(self.skipped),
+            "slides_failed": len(self.failures),
+            "seconds": round(elapsed, 3),
+            **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.counts.items()},
+        }
+        atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
+        return summary
+
+
+def job_parameters(obj: Any) -> dict[str, Any]:
+    """A dataclass of parameters as a JSON-ready dictionary.
+
+    Examples:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class P:
+        ...     mpp: float = 0.5
+        >>> job_parameters(P())
+        {'mpp': 0.5}
+    """
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(obj).items()}
