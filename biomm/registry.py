@@ -74,6 +74,8 @@ class Registry(Generic[T]):
             >>> r.get("basic") is dict
             True
         """
+        if not isinstance(name, str) or not name.strip():
+            raise RegistryError(f"{self.kind} name must be a non-empty string, got {name!r}")
         if name in self._factories:
             raise RegistryError(
                 f"{self.kind} {name!r} is already registered "

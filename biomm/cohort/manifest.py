@@ -104,18 +104,19 @@ class Cohort:
         else:
             root = Path.cwd()
         self.data_root = Path(os.path.normpath(root.absolute()))
-        lines = table.attrs.get(LINE_NUMBERS)
         #: 1-based file line of each row (CSV/TSV manifests), else None.
-        self.line_numbers: list[int] | None = (
-            list(lines) if lines is not None and len(lines) == len(table) else None
-        )
+        self.line_numbers = _line_numbers(table)
         keep_text = tuple(self.schema.text_columns())
         table = coerce_numeric(table.reset_index(drop=True), keep_text=keep_text)
+        table.attrs.pop(LINE_NUMBERS, None)  # pandas deep-copies attrs on every indexing
+        table.columns = [str(c) for c in table.columns]
         for col in (self.schema.patient_id, self.schema.sample_id):
             if col and col in table:
                 table[col] = normalise_ids(table[col])
         self.table = table
         self._ehr_table: pd.DataFrame | None = None
+        #: 1-based file line of each row of the EHR table (once read), else None.
+        self.ehr_line_numbers: list[int] | None = None
 
     # ---- construction -------------------------------------------------------------------
 
@@ -277,7 +278,14 @@ class Cohort:
             return None
         if self._ehr_table is None:
             table = read_table(self.resolve(ehr.table))
-            self._ehr_table = coerce_numeric(table, keep_text=(self.schema.patient_id,))
+            self.ehr_line_numbers = _line_numbers(table)
+            keep = (
+                self.schema.patient_id,
+                *(c for c, k in ehr.types.items() if k in ("categorical", "identifier")),
+            )
+            table = coerce_numeric(table, keep_text=keep)
+            table.attrs.pop(LINE_NUMBERS, None)
+            self._ehr_table = table
         return self._ehr_table
 
     def ehr_frame(self) -> pd.DataFrame:
@@ -313,7 +321,7 @@ class Cohort:
             if kind == "continuous" and col in frame:
                 numbers = pd.to_numeric(frame[col], errors="coerce").astype("float64")
                 frame[col] = numbers.where(np.isfinite(numbers))
-        frame[pid] = frame[pid].astype("string")
+        frame[pid] = normalise_ids(frame[pid])
         frame = frame[frame[pid].notna() & frame[columns].notna().any(axis=1)]
         frame = frame.drop_duplicates(pid).set_index(pid)
         frame.index.name = "patient_id"
@@ -342,8 +350,8 @@ class Cohort:
         flags = pd.DataFrame(index=self.table.index)
         for modality, spec in self.schema.modalities.items():
             if spec.column in self.table:
-                col = self.table[spec.column]
-                flags[modality] = col.notna() & (col.astype("string").str.strip() != "")
+                cells = self.table[spec.column].tolist()
+                flags[modality] = [bool(self.split_cell(modality, v)) for v in cells]
             else:
                 flags[modality] = False
         if "ehr" in self.modalities:
@@ -495,6 +503,19 @@ class Cohort:
         from biomm.utils.atomic import atomic_write_table
 
         return atomic_write_table(self.table, path)
+
+
+def _line_numbers(table: pd.DataFrame) -> list[int] | None:
+    """File lines of the rows, following the index labels when the table was reordered."""
+    lines = table.attrs.get(LINE_NUMBERS)
+    if lines is None:
+        return None
+    labels = table.index
+    if not pd.api.types.is_integer_dtype(labels) or len(labels) == 0:
+        return list(lines) if len(lines) == len(table) else None
+    if labels.min() < 0 or labels.max() >= len(lines):
+        return None
+    return [lines[label] for label in labels]
 
 
 def _fold_value(raw: Any) -> Any:

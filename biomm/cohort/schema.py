@@ -22,7 +22,14 @@ from typing import Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from biomm.errors import SchemaError
 
@@ -85,6 +92,14 @@ class TargetSpec(_Strict):
     time: str | None = None
     event: str | None = None
     separator: str = ";"
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _bool_classes_as_words(cls, value: Any) -> Any:
+        # YAML reads `no`/`yes`/`false`/`true` as booleans; keep them as words, never 0/1
+        if isinstance(value, list):
+            return [("true" if v else "false") if isinstance(v, bool) else v for v in value]
+        return value
 
     @model_validator(mode="after")
     def _check_columns(self) -> TargetSpec:
@@ -243,7 +258,9 @@ class CohortSchema(_Strict):
         return roles
 
     def text_columns(self) -> list[str]:
-        """Columns that must stay text: ids, split and modality references.
+        """Columns that must stay text: ids, split, modality references, categorical/identifier EHR.
+
+        (Any column whose values have leading zeros, like ``"0042"``, stays text as well.)
 
         Examples:
             >>> CohortSchema(split="split").text_columns()
@@ -251,7 +268,11 @@ class CohortSchema(_Strict):
         """
         cols = [self.patient_id, self.sample_id, self.split]
         cols += [spec.column for spec in self.modalities.values()]
-        return [c for c in cols if c]
+        if self.ehr is not None:
+            cols += [
+                c for c, kind in self.ehr.types.items() if kind in ("categorical", "identifier")
+            ]
+        return [c for c in dict.fromkeys(cols) if c]
 
 
 def _format_validation_error(exc: ValidationError) -> str:

@@ -209,7 +209,18 @@ def split_cohort(
     check_split_request(folds, ratios)
     schema = cohort.schema
     column = schema.fold if folds is not None else schema.split
-    if column and column in cohort.table and not overwrite:
+    existing = column is not None and column in cohort.table and cohort.table[column].notna().any()
+    if existing and not overwrite:
+        assert column is not None
+        unassigned = sorted(
+            set(cohort.table.loc[cohort.table[column].isna(), schema.patient_id].dropna())
+        )
+        if unassigned:
+            raise SplitError(
+                f"existing {column!r} column leaves {len(unassigned)} patient(s) without a "
+                f"value (e.g. {unassigned[0]!r}); fill it or pass overwrite=True",
+                path=cohort.source,
+            )
         bad = [p for p in _check_splits(cohort) if p.column == column]
         if bad:
             raise SplitError(

@@ -16,6 +16,7 @@ import io
 from os import PathLike
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from biomm.errors import ManifestError
@@ -75,6 +76,12 @@ def read_table(path: str | PathLike[str]) -> pd.DataFrame:
             frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises many types on corrupt input
             raise ManifestError(f"cannot read Parquet: {exc}", path=path) from None
+        if frame.index.name is not None or not isinstance(frame.index, pd.RangeIndex):
+            frame = frame.reset_index()  # a saved index (e.g. patient_id) is a column
+        frame.columns = [str(c).strip() for c in frame.columns]
+        for col in frame.columns:
+            if frame[col].dtype == object or str(frame[col].dtype).startswith("string"):
+                frame[col] = clean_text_cells(frame[col])
         return frame.reset_index(drop=True)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -153,17 +160,47 @@ def coerce_numeric(frame: pd.DataFrame, *, keep_text: tuple[str, ...] = ()) -> p
     return out
 
 
+#: Integers beyond this cannot round-trip through float64; such columns stay text.
+_EXACT_INTEGER = 2**53
+
+
 def _numeric_if_possible(series: pd.Series) -> pd.Series:
     non_null = series.dropna()
     if non_null.empty:
         return series
-    converted = pd.to_numeric(non_null, errors="coerce")
+    texts = non_null.astype(str).str.strip()
+    if texts.str.match(r"^[+-]?0\d").any():  # codes with leading zeros ("0042") stay text
+        return series
+    converted = pd.to_numeric(texts, errors="coerce")
     if not converted.notna().all():
         return series
-    out = pd.to_numeric(series, errors="coerce")
-    if not out.isna().any() and (out == out.round()).all():
+    finite = np.isfinite(converted)
+    if (converted[finite].abs() >= _EXACT_INTEGER).any():  # accession numbers etc. stay text
+        return series
+    out = pd.to_numeric(series, errors="coerce").astype("float64")
+    whole = finite.all() and (converted == converted.round()).all()
+    if whole and not out.isna().any():
         return out.astype("int64")
-    return out.astype("float64")
+    return out
+
+
+def clean_text_cells(series: pd.Series) -> pd.Series:
+    """Strip text cells; empty cells and :data:`MISSING_MARKERS` become None.
+
+    Examples:
+        >>> clean_text_cells(pd.Series([" a ", "NA", "", 3, None])).tolist()
+        ['a', None, None, 3, None]
+    """
+
+    def one(value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            return None if text == "" or text in MISSING_MARKERS else text
+        if value is pd.NA:
+            return None
+        return value
+
+    return pd.Series([one(v) for v in series.tolist()], index=series.index, dtype=object)
 
 
 def normalise_ids(series: pd.Series) -> pd.Series:

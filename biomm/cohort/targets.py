@@ -168,9 +168,15 @@ def _parse_classes(spec: TargetSpec, frame: pd.DataFrame) -> ParsedTarget:
     else:
         classes = _declared_or_observed(spec, texts)
     index = {c: k for k, c in enumerate(classes)}
+    if spec.type == "binary":  # declared yes/no-style classes match any spelling of them
+        for k, c in enumerate(classes):
+            family = _TRUE if c.lower() in _TRUE else _FALSE if c.lower() in _FALSE else set()
+            for token in family:
+                index.setdefault(token, k)
     for (i, _), t in zip(cells, texts, strict=True):
-        if t in index:
-            values[i] = index[t]
+        k = index.get(t, index.get(t.lower()) if spec.type == "binary" else None)
+        if k is not None:
+            values[i] = k
         elif spec.classes is not None:
             issues.append(
                 TargetIssue(

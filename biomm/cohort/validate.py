@@ -28,7 +28,7 @@ import pandas as pd
 
 from biomm.cohort.probe import ProbeResult, probe_file
 from biomm.cohort.report import Problem, ValidationReport
-from biomm.cohort.tables import LINE_NUMBERS, normalise_ids
+from biomm.cohort.tables import normalise_ids
 from biomm.cohort.targets import parse_target
 from biomm.errors import ManifestError
 
@@ -271,7 +271,7 @@ def _check_ehr(cohort: Cohort) -> list[Problem]:
                 )
             ]
         assert table is not None
-        lines = table.attrs.get(LINE_NUMBERS)
+        lines = cohort.ehr_line_numbers
         if pid not in table:
             return [
                 Problem(
@@ -368,6 +368,20 @@ def _check_ehr(cohort: Cohort) -> list[Problem]:
     return problems
 
 
+def _assignment(cohort: Cohort, row: int, column: str) -> str | None:
+    """A row's split (normalised) or fold (as an integer string), None when blank/invalid."""
+    value = cohort.table.at[row, column]
+    if _is_blank(value):
+        return None
+    if column == cohort.schema.split:
+        return normalise_split(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return str(int(number)) if math.isfinite(number) and number.is_integer() else None
+
+
 def _check_shared_files(cohort: Cohort) -> list[Problem]:
     """One file referenced by several patients, or twice in one cell."""
     problems: list[Problem] = []
@@ -406,10 +420,9 @@ def _check_shared_files(cohort: Cohort) -> list[Problem]:
                 different = [
                     c
                     for c in split_cols
-                    if not _is_blank(cohort.table.at[row, c])
-                    and not _is_blank(cohort.table.at[first_row, c])
-                    and _text(cohort.table.at[row, c]).strip().lower()
-                    != _text(cohort.table.at[first_row, c]).strip().lower()
+                    if (a := _assignment(cohort, row, c)) is not None
+                    and (b := _assignment(cohort, first_row, c)) is not None
+                    and a != b
                 ]
                 if different:
                     problems.append(
@@ -520,7 +533,7 @@ def _check_splits(cohort: Cohort) -> list[Problem]:
                     continue
             else:
                 number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
-                if pd.isna(number) or float(number) != int(number):
+                if pd.isna(number) or not math.isfinite(number) or float(number) != int(number):
                     problems.append(
                         Problem(
                             "error",

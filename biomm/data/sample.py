@@ -50,7 +50,9 @@ class Sample:
     def __post_init__(self) -> None:
         for kind, mapping in (("modality", self.modalities), ("target", self.targets)):
             for key, value in mapping.items():
-                if value is None or (isinstance(value, float) and math.isnan(value)):
+                if value is None or (
+                    isinstance(value, float | np.floating) and math.isnan(float(value))
+                ):
                     raise InputError(
                         f"patient {self.patient_id!r}: {kind} {key!r} is {value!r}; a missing "
                         f"{kind} must be an absent key, not a placeholder"
@@ -120,7 +122,7 @@ def _as_tensor(value: Any) -> torch.Tensor | None:
         return value
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         return torch.from_numpy(np.ascontiguousarray(value))
-    if isinstance(value, bool | int | float | np.integer | np.floating):
+    if isinstance(value, bool | int | float | np.integer | np.floating | np.bool_):
         return torch.as_tensor(value)
     return None
 
@@ -138,6 +140,13 @@ def _stack_modality(
     first = present_values[0][1]
     assert first is not None
     dtype = first.dtype
+    for _, t in present_values[1:]:  # mixed int/float/bool inputs: the common type, no truncation
+        dtype = torch.promote_types(dtype, t.dtype)  # type: ignore[union-attr]
+    if as_sequence and any(len(s) == 0 for s in shapes):
+        raise InputError(
+            f"modality {name!r} is variable-length but some values are scalars (0-d); "
+            "give each sample a [N, ...] tensor"
+        )
     if len(shapes) == 1 and not as_sequence:
         out = torch.zeros((len(samples), *first.shape), dtype=dtype)
         for i, t in present_values:

@@ -207,14 +207,23 @@ def test_split_with_leaking_existing_column_is_a_data_problem(tmp_path):
 
 def test_split_keeps_existing_column_with_a_note(tmp_path):
     path = tmp_path / "m.csv"
-    path.write_text("patient_id,report,split\na,x,train\nb,y,test\nc,z,\n")
-    result = runner.invoke(
-        app,
-        ["cohort", "split", str(path), "--ratios", "0.5,0.25,0.25", "-o", str(tmp_path / "o.csv")],
-    )
+    path.write_text("patient_id,report,split\na,x,train\nb,y,test\n")
+    args = [
+        "cohort",
+        "split",
+        str(path),
+        "--ratios",
+        "0.5,0.25,0.25",
+        "-o",
+        str(tmp_path / "o.csv"),
+    ]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0
     assert "kept the existing 'split' column" in result.output
-    assert "1 patient(s) have no split" in result.output
+    path.write_text("patient_id,report,split\na,x,train\nb,y,test\nc,z,\n")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "leaves 1 patient(s) without a value" in result.output
 
 
 def test_summary_without_patients_fails(tmp_path):
