@@ -408,7 +408,13 @@ class Cohort:
         from biomm.data.sample import Sample
 
         parsed = {name: self.parse_target(name) for name in self.target_names}
-        ehr = self.ehr_frame() if "ehr" in self.modalities else None
+        ehr_frame = self.ehr_frame() if "ehr" in self.modalities else None
+        ehr: dict[str, dict[str, Any]] = {}
+        if ehr_frame is not None:
+            for patient_key, record in zip(
+                ehr_frame.index, ehr_frame.to_dict("records"), strict=True
+            ):
+                ehr[str(patient_key)] = {k: v for k, v in record.items() if not _missing(v)}
         pid = self.schema.patient_id
         sid = self.schema.sample_id
         for row in range(len(self.table)):
@@ -426,9 +432,8 @@ class Cohort:
                     modalities[modality] = [self.resolve(r) for r in refs]
                 else:
                     modalities[modality] = self.resolve(refs[0])
-            if ehr is not None and str(patient) in ehr.index:
-                values = ehr.loc[str(patient)]
-                modalities["ehr"] = {k: v for k, v in values.items() if not _missing(v)}
+            if str(patient) in ehr:
+                modalities["ehr"] = dict(ehr[str(patient)])
             targets = {n: p.values[row] for n, p in parsed.items() if p.values[row] is not None}
             meta: dict[str, Any] = {"row": row}
             split_col, fold_col = self.schema.split, self.schema.fold
