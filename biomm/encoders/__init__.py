@@ -1,0 +1,38 @@
+"""Modality encoders, built by name from :data:`biomm.registries.ENCODERS`.
+
+Examples:
+    >>> from biomm.encoders import list_encoders
+    >>> "efficientnet_lite0" in list_encoders()
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from biomm.encoders import image as _image  # noqa: F401  (registers the image encoders)
+from biomm.encoders.base import Encoder, ImageInput
+from biomm.registries import ENCODERS
+
+
+def build_encoder(name: str, /, **kwargs: Any) -> Encoder:
+    """Build a registered encoder by name (``efficientnet_lite0``, ``hf_image``, …).
+
+    Examples:
+        >>> build_encoder("efficientnet_lite0", weights=None).embed_dim
+        1280
+    """
+    return ENCODERS.build(name, **kwargs)
+
+
+def list_encoders() -> list[str]:
+    """Registered encoder names.
+
+    Examples:
+        >>> list_encoders()[:1]
+        ['efficientnet_lite0']
+    """
+    return ENCODERS.names()
+
+
+__all__ = ["Encoder", "ImageInput", "build_encoder", "list_encoders"]
