@@ -184,3 +184,107 @@ def tile(
     if summary["slides_failed"]:
         typer.echo(f"failures: {out / 'failures.csv'}", err=True)
     raise typer.Exit(1 if summary["slides_failed"] and not allow_failures else 0)
+
+
+@wsi_app.command("embed")
+def embed(
+    inputs: InputsArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    encoder: Annotated[
+        str, typer.Option(help="Encoder name (see `biomm info`); e.g. efficientnet_lite0.")
+    ] = "efficientnet_lite0",
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            help="Encoder weights: 'imagenet' (default for efficientnet_lite0), a "
+            "local file, or for hf_image a hub id or folder."
+        ),
+    ] = None,
+    mpp: Annotated[float, typer.Option("--mpp", help="Target µm/px of the tiles.")] = 0.5,
+    patch_size: Annotated[int, typer.Option(min=8, help="Tile size in pixels at --mpp.")] = 224,
+    min_tissue: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Minimum tissue fraction of a tile.")
+    ] = 0.5,
+    batch_size: Annotated[int, typer.Option(min=1, help="Tiles per forward pass.")] = 64,
+    workers: Annotated[int, typer.Option(min=0, help="Tile-reading worker processes.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    slide_mpp: Annotated[
+        float | None, typer.Option(help="Level-0 µm/px for slides whose metadata has none.")
+    ] = None,
+    mpp_policy: Annotated[
+        str, typer.Option(help="Without mpp: 'require' (fail the slide) or 'objective-power'.")
+    ] = "require",
+    mpp_column: Annotated[
+        str, typer.Option(help="Manifest column with per-slide level-0 µm/px.")
+    ] = "mpp",
+    backend: Annotated[str, typer.Option(help="auto, openslide or tifffile.")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Redo slides whose outputs exist.")] = False,
+    allow_failures: Annotated[
+        bool, typer.Option(help="Exit 0 even when some slides failed.")
+    ] = False,
+    schema: Annotated[Path | None, typer.Option("--schema", "-s", help="Schema YAML.")] = None,
+    data_root: Annotated[
+        Path | None, typer.Option("--data-root", "-r", help="Root for relative paths.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Extract tile features for every slide of a cohort: one HDF5 per slide.
+
+    Writes OUT/features/NAME.h5 with datasets features (N x D), coords (N x 2, level-0 x, y),
+    bad (tiles that could not be read, replaced by white) and tissue_fraction, and attributes
+    recording mpp, patch sizes, encoder and weights hash; plus OUT/failures.csv and
+    OUT/summary.json (counts and tiles/s). Finished slides are skipped on a rerun, so a killed
+    run resumes. Exit code 1 when a slide failed (unless --allow-failures), 2 on a usage error.
+
+    Example usage:
+
+    \b
+        biomm wsi embed cohort.csv --schema schema.yaml --out features --mpp 0.5 --device auto
+        biomm wsi embed slides/ --out features --encoder hf_image --weights ./uni-folder
+    """
+    from biomm.encoders import build_encoder
+    from biomm.wsi.embed_job import EmbedParams, embed_slides
+    from biomm.wsi.jobs import slide_jobs
+
+    if mpp_policy not in MPP_POLICIES:
+        raise fail_usage(f"--mpp-policy {mpp_policy!r}: expected one of {', '.join(MPP_POLICIES)}")
+    if out.exists() and not out.is_dir():
+        raise fail_usage(f"--out {out}: exists and is not a folder")
+    paths, patients, mpps = collect_slides(inputs, schema, data_root, mpp_column)
+    kwargs: dict[str, object] = {}
+    if encoder == "hf_image":
+        if not weights:
+            raise fail_usage("--encoder hf_image needs --weights HUB_ID_OR_FOLDER")
+        kwargs["model"] = weights
+    elif weights:
+        kwargs["weights"] = weights
+    try:
+        model = build_encoder(encoder, **kwargs)
+        from biomm.wsi.features import resolve_device
+
+        resolve_device(device)
+    except BiommError as exc:
+        raise fail_usage(exc) from None
+    params = EmbedParams(
+        target_mpp=mpp,
+        patch_size=patch_size,
+        min_tissue=min_tissue,
+        batch_size=batch_size,
+        num_workers=workers,
+        device=device,
+        slide_mpp=slide_mpp,
+        mpp_policy=mpp_policy,  # type: ignore[arg-type]
+        backend=backend,
+    )
+    jobs = slide_jobs(paths, patient_ids=patients, mpps=mpps)
+    summary = embed_slides(jobs, out, model, params, overwrite=overwrite, progress=progress)
+    rate = summary.get("tiles_per_second")
+    typer.echo(
+        f"{summary['slides_done']} slide(s) embedded, {summary['slides_skipped']} already done, "
+        f"{summary['slides_failed']} failed; {int(summary.get('tiles', 0))} tiles"
+        + (f" at {rate} tiles/s" if rate else "")
+        + f" -> {out}"
+    )
+    if summary["slides_failed"]:
+        typer.echo(f"failures: {out / 'failures.csv'}", err=True)
+    raise typer.Exit(1 if summary["slides_failed"] and not allow_failures else 0)

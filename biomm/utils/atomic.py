@@ -45,6 +45,25 @@ def atomic_path(path: str | PathLike[str]) -> Iterator[Path]:
             tmp.unlink()
 
 
+def remove_stale_temporaries(folder: str | PathLike[str]) -> int:
+    """Delete temporary files that :func:`atomic_path` left behind in ``folder`` when a writer
+    was killed; return how many were removed.
+
+    Examples:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp()); _ = (d / ".a.h5.x1y2.tmp").write_text("partial")
+        >>> remove_stale_temporaries(d), list(d.iterdir())
+        (1, [])
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    stale = [p for p in folder.glob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

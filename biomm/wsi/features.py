@@ -148,13 +148,21 @@ class TileBlockDataset(Dataset):
         try:
             tiles[:] = self._slide().read_tiles(coords, size, grid.target_mpp)
         except SlideReadError:
+            # a failed read may leave the handle unusable (OpenSlide's error state): reopen,
+            # then read tile by tile, retrying each failure once on a fresh handle
+            self._slide(reopen=True)
             for k, (x, y) in enumerate(coords):
-                try:
-                    tiles[k] = self._slide().read(int(x), int(y), size, size, mpp=grid.target_mpp)
-                except SlideReadError:
-                    tiles[k] = 255
-                    bad[k] = True
-                    self._slide(reopen=True)  # a failed read may leave the handle unusable
+                for attempt in range(2):
+                    try:
+                        tiles[k] = self._slide().read(
+                            int(x), int(y), size, size, mpp=grid.target_mpp
+                        )
+                        break
+                    except SlideReadError:
+                        self._slide(reopen=True)
+                        if attempt == 1:
+                            tiles[k] = 255
+                            bad[k] = True
         return {"indices": idx, "tiles": torch.from_numpy(tiles), "bad": torch.from_numpy(bad)}
 
 

@@ -138,6 +138,8 @@ class JobLog:
             "seconds": round(elapsed, 3),
             **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.counts.items()},
         }
+        if self.counts.get("tiles") and elapsed > 0:
+            summary["tiles_per_second"] = round(self.counts["tiles"] / elapsed, 2)
         atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=2, default=str))
         return summary
 

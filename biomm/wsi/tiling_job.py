@@ -32,7 +32,7 @@ from biomm.io.wsi import open_slide
 from biomm.io.wsi.mpp import MppPolicy
 from biomm.preprocess.tiling import TileGrid, grid_tiles
 from biomm.preprocess.tissue import TissueMask, detect_tissue
-from biomm.utils.atomic import atomic_path
+from biomm.utils.atomic import atomic_path, remove_stale_temporaries
 from biomm.wsi.jobs import JobLog, SlideJob, job_parameters
 
 
@@ -123,6 +123,8 @@ def tile_slides(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for sub in ("coords", "masks", "geojson"):
+        remove_stale_temporaries(out_dir / sub)  # left by a killed run; never complete
     log = JobLog("wsi-tile", job_parameters(params))
     for job in tqdm(jobs, desc="tiling", unit="slide", disable=not progress):
         target = coords_path(out_dir, job)
