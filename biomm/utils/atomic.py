@@ -46,8 +46,9 @@ def atomic_path(path: str | PathLike[str]) -> Iterator[Path]:
 
 
 def remove_stale_temporaries(folder: str | PathLike[str]) -> int:
-    """Delete temporary files that :func:`atomic_path` left behind in ``folder`` when a writer
-    was killed; return how many were removed.
+    """Delete the temporary files a killed writer of :func:`atomic_path` left in ``folder``.
+
+    Returns the number of files removed.
 
     Examples:
         >>> import tempfile
