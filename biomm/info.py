@@ -3,7 +3,7 @@
 Examples:
     >>> info = collect_info()
     >>> sorted(info)
-    ['biomm', 'cuda', 'openslide_library', 'packages', 'platform', 'python']
+    ['biomm', 'cuda', 'openslide_library', 'packages', 'platform', 'python', 'registries']
 """
 
 from __future__ import annotations
@@ -87,6 +87,17 @@ def _openslide_library() -> str | None:
     return getattr(openslide, "__library_version__", None)
 
 
+def _registries() -> dict[str, list[str]]:
+    import importlib
+
+    from biomm.registries import ALL_REGISTRIES
+
+    for module in ("biomm.encoders", "biomm.io.wsi"):  # importing them registers their entries
+        importlib.import_module(module)
+
+    return {kind: registry.names() for kind, registry in ALL_REGISTRIES.items()}
+
+
 def collect_info() -> dict[str, Any]:
     """Gather versions and devices into a JSON-ready dictionary.
 
@@ -101,6 +112,7 @@ def collect_info() -> dict[str, Any]:
         "packages": {name: _version_of(name) for name in REPORTED_PACKAGES},
         "openslide_library": _openslide_library(),
         "cuda": _cuda_info(),
+        "registries": _registries(),
     }
 
 
@@ -128,6 +140,8 @@ def format_info(info: dict[str, Any] | None = None) -> str:
     else:
         built = cuda.get("torch_cuda") or "CPU-only build"
         lines.append(f"CUDA               not available (torch CUDA: {built})")
+    for kind, names in info.get("registries", {}).items():
+        lines.append(f"{kind + 's':<18} {', '.join(names) or '-'}")
     lines.append("packages:")
     for name, version in info["packages"].items():
         lines.append(f"  {name:<32} {version or '-'}")
