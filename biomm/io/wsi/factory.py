@@ -1,14 +1,16 @@
 """``open_slide``: one factory over the slide backends.
 
-``backend="auto"`` tries OpenSlide first (it knows the vendor formats), then tifffile for TIFF
-and OME-TIFF files that OpenSlide refuses. Backends are registered in
-:data:`biomm.registries.SLIDE_BACKENDS`.
+``backend="auto"`` reads plain TIFF-family files (``.svs``, ``.tif``, ``.tiff``, OME-TIFF)
+with tifffile first — it decodes tiles straight from the file, several times faster than
+OpenSlide's region compositing, with identical pixels — and falls back to OpenSlide; every
+other format (NDPI, MRXS, SCN, BIF, DICOM, …) goes to OpenSlide first. Backends are registered
+in :data:`biomm.registries.SLIDE_BACKENDS`.
 
 Examples:
     >>> from pathlib import Path
     >>> slide = open_slide(Path(__file__).parents[3] / "tests/data/wsi/CMU-1-Small-Region.svs")
-    >>> slide.backend, slide.vendor, slide.dimensions, round(slide.mpp[0], 3)
-    ('openslide', 'aperio', (2220, 2967), 0.499)
+    >>> slide.backend, slide.dimensions, round(slide.mpp[0], 3), slide.objective_power
+    ('tifffile', (2220, 2967), 0.499, 20.0)
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from biomm.io.wsi.tiff_backend import TiffSlide
 from biomm.registries import SLIDE_BACKENDS
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".svs", ".ome.tif", ".ome.tiff", ".qptiff", ".btf")
+#: Read with tifffile first under ``auto`` (plain TIFF layouts with standard codecs).
+TIFFFILE_FIRST = (".tif", ".tiff", ".svs", ".ome.tif", ".ome.tiff", ".btf")
 
 SLIDE_BACKENDS.add("openslide", OpenSlideSlide)
 SLIDE_BACKENDS.add("tifffile", TiffSlide)
@@ -65,14 +69,16 @@ def open_slide(
     if backend != "auto":
         factory = SLIDE_BACKENDS.get(backend)
         return factory(path, mpp=mpp, mpp_policy=mpp_policy)
+    name = path.name.lower()
+    order: list[type[Slide]] = [OpenSlideSlide]
+    if name.endswith(TIFFFILE_FIRST):
+        order = [TiffSlide, OpenSlideSlide]
+    elif name.endswith(TIFF_SUFFIXES):
+        order = [OpenSlideSlide, TiffSlide]
     reasons = []
-    try:
-        return OpenSlideSlide(path, mpp=mpp, mpp_policy=mpp_policy)
-    except SlideReadError as exc:
-        reasons.append(f"openslide: {exc.reason}")
-    if path.name.lower().endswith(TIFF_SUFFIXES):
+    for backend_class in order:
         try:
-            return TiffSlide(path, mpp=mpp, mpp_policy=mpp_policy)
+            return backend_class(path, mpp=mpp, mpp_policy=mpp_policy)  # type: ignore[call-arg]
         except SlideReadError as exc:
-            reasons.append(f"tifffile: {exc.reason}")
+            reasons.append(f"{backend_class.backend}: {exc.reason}")
     raise SlideReadError("cannot open the slide (" + "; ".join(reasons) + ")", path=path)

@@ -125,7 +125,13 @@ class TiffSlide(Slide):
             level_dimensions=tuple((p.imagewidth, p.imagelength) for p in pages),
             metadata_mpp=metadata,
             objective_power=objective,
-            vendor="ome-tiff" if tif.is_ome else "generic-tiff",
+            vendor=(
+                "aperio"
+                if description.startswith("Aperio")
+                else "ome-tiff"
+                if tif.is_ome
+                else "generic-tiff"
+            ),
             properties=properties,
             mpp=mpp,
             mpp_policy=mpp_policy,
