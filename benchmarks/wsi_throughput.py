@@ -95,11 +95,9 @@ def per_tile_loop(path: Path, coords: np.ndarray) -> float:
     return len(coords) / (time.perf_counter() - start)
 
 
-def biomm_reads(path: Path, coords: np.ndarray, workers: int) -> float:
-    from torch.utils.data import DataLoader
-
+def biomm_reads(path: Path, coords: np.ndarray, workers: int, worker_type: str = "thread") -> float:
     from biomm.preprocess.tiling import TileGrid
-    from biomm.wsi.features import TileBlockDataset
+    from biomm.wsi.features import TileBlockDataset, iter_blocks
 
     grid = TileGrid(
         coords=coords,
@@ -110,14 +108,9 @@ def biomm_reads(path: Path, coords: np.ndarray, workers: int) -> float:
         stride_level0=float(TILE),
         slide_mpp=0.25,
     )
-    loader = DataLoader(
-        TileBlockDataset(path, grid),
-        batch_size=None,
-        num_workers=workers,
-        prefetch_factor=4 if workers else None,
-    )
+    dataset = TileBlockDataset(path, grid)
     start = time.perf_counter()
-    n = sum(len(item["indices"]) for item in loader)
+    n = sum(len(item["indices"]) for item in iter_blocks(dataset, workers, worker_type, False))
     return n / (time.perf_counter() - start)
 
 
@@ -237,6 +230,7 @@ def main() -> None:
         coords = grid_xy[start : start + args.tiles]  # a contiguous band, as tissue would be
         results["reads_per_tile_loop"] = per_tile_loop(big, coords)
         results["reads_biomm"] = biomm_reads(big, coords, args.workers)
+        results["reads_biomm_processes"] = biomm_reads(big, coords, args.workers, "process")
         results["reads_decode_limit"] = decode_limit(big, args.tiles, args.workers)
 
         from biomm.encoders import build_encoder

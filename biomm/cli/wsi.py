@@ -36,6 +36,50 @@ InputsArg = Annotated[
     ),
 ]
 
+MppOpt = Annotated[float, typer.Option("--mpp", help="Target µm/px of the tiles.")]
+PatchSizeOpt = Annotated[int, typer.Option(min=8, help="Tile size in pixels at --mpp.")]
+MinTissueOpt = Annotated[
+    float, typer.Option(min=0.0, max=1.0, help="Minimum tissue fraction of a tile.")
+]
+SlideMppOpt = Annotated[
+    float | None, typer.Option(help="Level-0 µm/px for slides whose metadata has none.")
+]
+MppPolicyOpt = Annotated[
+    str, typer.Option(help="Without mpp: 'require' (fail the slide) or 'objective-power'.")
+]
+MppColumnOpt = Annotated[str, typer.Option(help="Manifest column with per-slide level-0 µm/px.")]
+BackendOpt = Annotated[str, typer.Option(help="auto, openslide or tifffile.")]
+OverwriteOpt = Annotated[bool, typer.Option(help="Redo slides whose outputs exist.")]
+AllowFailuresOpt = Annotated[bool, typer.Option(help="Exit 0 even when some slides failed.")]
+SchemaOpt = Annotated[Path | None, typer.Option("--schema", "-s", help="Schema YAML.")]
+DataRootOpt = Annotated[
+    Path | None, typer.Option("--data-root", "-r", help="Root for relative paths.")
+]
+ProgressOpt = Annotated[bool, typer.Option(help="Show progress bars.")]
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder.")]
+
+
+def check_job_options(mpp_policy: str, out: Path) -> None:
+    """Usage checks shared by the slide jobs (exit 2 on a bad value)."""
+    if mpp_policy not in MPP_POLICIES:
+        raise fail_usage(f"--mpp-policy {mpp_policy!r}: expected one of {', '.join(MPP_POLICIES)}")
+    if out.exists() and not out.is_dir():
+        raise fail_usage(f"--out {out}: exists and is not a folder")
+
+
+def finish_job(summary: dict, out: Path, verb: str, allow_failures: bool) -> None:
+    """Print a job's one-line result and exit (1 when a slide failed, unless allowed)."""
+    rate = summary.get("tiles_per_second")
+    typer.echo(
+        f"{summary['slides_done']} slide(s) {verb}, {summary['slides_skipped']} already done, "
+        f"{summary['slides_failed']} failed; {int(summary.get('tiles', 0))} tiles"
+        + (f" at {rate} tiles/s" if rate else "")
+        + f" -> {out}"
+    )
+    if summary["slides_failed"]:
+        typer.echo(f"failures: {out / 'failures.csv'}", err=True)
+    raise typer.Exit(1 if summary["slides_failed"] and not allow_failures else 0)
+
 
 def collect_slides(
     inputs: list[Path], schema: Path | None, data_root: Path | None, mpp_column: str
@@ -111,35 +155,21 @@ def info(
 @wsi_app.command("tile")
 def tile(
     inputs: InputsArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
-    mpp: Annotated[float, typer.Option("--mpp", help="Target µm/px of the tiles.")] = 0.5,
-    patch_size: Annotated[int, typer.Option(min=8, help="Tile size in pixels at --mpp.")] = 224,
+    out: OutOpt,
+    mpp: MppOpt = 0.5,
+    patch_size: PatchSizeOpt = 224,
     overlap: Annotated[int, typer.Option(min=0, help="Tile overlap in pixels at --mpp.")] = 0,
-    min_tissue: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Minimum tissue fraction of a tile.")
-    ] = 0.5,
+    min_tissue: MinTissueOpt = 0.5,
     tissue_mpp: Annotated[float, typer.Option(help="µm/px of the tissue mask.")] = 8.0,
-    slide_mpp: Annotated[
-        float | None,
-        typer.Option(help="Level-0 µm/px for slides whose metadata has none."),
-    ] = None,
-    mpp_policy: Annotated[
-        str,
-        typer.Option(help="Without mpp: 'require' (fail the slide) or 'objective-power'."),
-    ] = "require",
-    mpp_column: Annotated[
-        str, typer.Option(help="Manifest column with per-slide level-0 µm/px.")
-    ] = "mpp",
-    backend: Annotated[str, typer.Option(help="auto, openslide or tifffile.")] = "auto",
-    overwrite: Annotated[bool, typer.Option(help="Redo slides whose outputs exist.")] = False,
-    allow_failures: Annotated[
-        bool, typer.Option(help="Exit 0 even when some slides failed.")
-    ] = False,
-    schema: Annotated[Path | None, typer.Option("--schema", "-s", help="Schema YAML.")] = None,
-    data_root: Annotated[
-        Path | None, typer.Option("--data-root", "-r", help="Root for relative paths.")
-    ] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    slide_mpp: SlideMppOpt = None,
+    mpp_policy: MppPolicyOpt = "require",
+    mpp_column: MppColumnOpt = "mpp",
+    backend: BackendOpt = "auto",
+    overwrite: OverwriteOpt = False,
+    allow_failures: AllowFailuresOpt = False,
+    schema: SchemaOpt = None,
+    data_root: DataRootOpt = None,
+    progress: ProgressOpt = True,
 ) -> None:
     """Detect tissue and write tile coordinates for every slide of a cohort.
 
@@ -158,12 +188,9 @@ def tile(
     from biomm.wsi.jobs import slide_jobs
     from biomm.wsi.tiling_job import TilingParams, tile_slides
 
-    if mpp_policy not in MPP_POLICIES:
-        raise fail_usage(f"--mpp-policy {mpp_policy!r}: expected one of {', '.join(MPP_POLICIES)}")
+    check_job_options(mpp_policy, out)
     if overlap >= patch_size:
         raise fail_usage(f"--overlap {overlap} must be smaller than --patch-size {patch_size}")
-    if out.exists() and not out.is_dir():
-        raise fail_usage(f"--out {out}: exists and is not a folder")
     paths, patients, mpps = collect_slides(inputs, schema, data_root, mpp_column)
     params = TilingParams(
         target_mpp=mpp,
@@ -177,19 +204,13 @@ def tile(
     )
     jobs = slide_jobs(paths, patient_ids=patients, mpps=mpps)
     summary = tile_slides(jobs, out, params, overwrite=overwrite, progress=progress)
-    typer.echo(
-        f"{summary['slides_done']} slide(s) tiled, {summary['slides_skipped']} already done, "
-        f"{summary['slides_failed']} failed; {int(summary.get('tiles', 0))} tiles -> {out}"
-    )
-    if summary["slides_failed"]:
-        typer.echo(f"failures: {out / 'failures.csv'}", err=True)
-    raise typer.Exit(1 if summary["slides_failed"] and not allow_failures else 0)
+    finish_job(summary, out, "tiled", allow_failures)
 
 
 @wsi_app.command("embed")
 def embed(
     inputs: InputsArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    out: OutOpt,
     encoder: Annotated[
         str, typer.Option(help="Encoder name (see `biomm info`); e.g. efficientnet_lite0.")
     ] = "efficientnet_lite0",
@@ -200,33 +221,23 @@ def embed(
             "local file, or for hf_image a hub id or folder."
         ),
     ] = None,
-    mpp: Annotated[float, typer.Option("--mpp", help="Target µm/px of the tiles.")] = 0.5,
-    patch_size: Annotated[int, typer.Option(min=8, help="Tile size in pixels at --mpp.")] = 224,
-    min_tissue: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="Minimum tissue fraction of a tile.")
-    ] = 0.5,
+    mpp: MppOpt = 0.5,
+    patch_size: PatchSizeOpt = 224,
+    min_tissue: MinTissueOpt = 0.5,
     batch_size: Annotated[int, typer.Option(min=1, help="Tiles per forward pass.")] = 64,
-    workers: Annotated[int, typer.Option(min=0, help="Tile-reading worker processes.")] = 0,
+    workers: Annotated[
+        int, typer.Option(min=0, help="Tile-reading threads (0: read in the main thread).")
+    ] = 2,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    slide_mpp: Annotated[
-        float | None, typer.Option(help="Level-0 µm/px for slides whose metadata has none.")
-    ] = None,
-    mpp_policy: Annotated[
-        str, typer.Option(help="Without mpp: 'require' (fail the slide) or 'objective-power'.")
-    ] = "require",
-    mpp_column: Annotated[
-        str, typer.Option(help="Manifest column with per-slide level-0 µm/px.")
-    ] = "mpp",
-    backend: Annotated[str, typer.Option(help="auto, openslide or tifffile.")] = "auto",
-    overwrite: Annotated[bool, typer.Option(help="Redo slides whose outputs exist.")] = False,
-    allow_failures: Annotated[
-        bool, typer.Option(help="Exit 0 even when some slides failed.")
-    ] = False,
-    schema: Annotated[Path | None, typer.Option("--schema", "-s", help="Schema YAML.")] = None,
-    data_root: Annotated[
-        Path | None, typer.Option("--data-root", "-r", help="Root for relative paths.")
-    ] = None,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    slide_mpp: SlideMppOpt = None,
+    mpp_policy: MppPolicyOpt = "require",
+    mpp_column: MppColumnOpt = "mpp",
+    backend: BackendOpt = "auto",
+    overwrite: OverwriteOpt = False,
+    allow_failures: AllowFailuresOpt = False,
+    schema: SchemaOpt = None,
+    data_root: DataRootOpt = None,
+    progress: ProgressOpt = True,
 ) -> None:
     """Extract tile features for every slide of a cohort: one HDF5 per slide.
 
@@ -246,10 +257,7 @@ def embed(
     from biomm.wsi.embed_job import EmbedParams, embed_slides
     from biomm.wsi.jobs import slide_jobs
 
-    if mpp_policy not in MPP_POLICIES:
-        raise fail_usage(f"--mpp-policy {mpp_policy!r}: expected one of {', '.join(MPP_POLICIES)}")
-    if out.exists() and not out.is_dir():
-        raise fail_usage(f"--out {out}: exists and is not a folder")
+    check_job_options(mpp_policy, out)
     paths, patients, mpps = collect_slides(inputs, schema, data_root, mpp_column)
     kwargs: dict[str, object] = {}
     if encoder == "hf_image":
@@ -278,13 +286,4 @@ def embed(
     )
     jobs = slide_jobs(paths, patient_ids=patients, mpps=mpps)
     summary = embed_slides(jobs, out, model, params, overwrite=overwrite, progress=progress)
-    rate = summary.get("tiles_per_second")
-    typer.echo(
-        f"{summary['slides_done']} slide(s) embedded, {summary['slides_skipped']} already done, "
-        f"{summary['slides_failed']} failed; {int(summary.get('tiles', 0))} tiles"
-        + (f" at {rate} tiles/s" if rate else "")
-        + f" -> {out}"
-    )
-    if summary["slides_failed"]:
-        typer.echo(f"failures: {out / 'failures.csv'}", err=True)
-    raise typer.Exit(1 if summary["slides_failed"] and not allow_failures else 0)
+    finish_job(summary, out, "embedded", allow_failures)

@@ -29,18 +29,22 @@ from typing import Any
 
 import h5py
 import numpy as np
-from tqdm.auto import tqdm
 
 from biomm._version import __version__
 from biomm.encoders.base import Encoder
-from biomm.errors import BiommError
 from biomm.io.wsi import open_slide
 from biomm.io.wsi.mpp import MppPolicy
-from biomm.preprocess.tiling import grid_tiles
-from biomm.preprocess.tissue import detect_tissue
 from biomm.utils.atomic import atomic_path, remove_stale_temporaries
 from biomm.wsi.features import TileFeatures, extract_features
-from biomm.wsi.jobs import JobLog, SlideJob, job_parameters
+from biomm.wsi.jobs import (
+    JobLog,
+    SlideFailure,
+    SlideJob,
+    Stage,
+    job_parameters,
+    run_slide_jobs,
+)
+from biomm.wsi.tiling_job import tissue_and_grid
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class EmbedParams:
         min_tissue: Minimum tissue fraction of a tile.
         tissue_mpp: Resolution of the tissue mask in µm/px.
         batch_size: Tiles per forward pass.
-        num_workers: DataLoader worker processes reading tiles.
+        num_workers: Threads reading tiles.
         device: ``auto``, ``cpu``, ``cuda``.
         slide_mpp: Level-0 µm/px for slides without one (a per-slide value wins).
         mpp_policy: ``require`` or ``objective-power``.
@@ -66,7 +70,7 @@ class EmbedParams:
     min_tissue: float = 0.5
     tissue_mpp: float = 8.0
     batch_size: int = 64
-    num_workers: int = 0
+    num_workers: int = 2
     device: str = "auto"
     slide_mpp: float | None = None
     mpp_policy: MppPolicy = "require"
@@ -132,87 +136,73 @@ def embed_slides(
     remove_stale_temporaries(out_dir / "features")  # left by a killed run; never complete
     recorded = job_parameters(params) | {"encoder": encoder.describe()}
     log = JobLog("wsi-embed", recorded)
-    for job in tqdm(jobs, desc="slides", unit="slide", disable=not progress):
-        target = features_path(out_dir, job)
-        if target.exists() and not overwrite:
-            log.skipped.append(job.name)
-            continue
-        stage = "open"
+
+    def process(job: SlideJob, stage: Stage) -> dict[str, float]:
         mpp = job.mpp if job.mpp is not None else params.slide_mpp
-        try:
-            with open_slide(
-                job.path, params.backend, mpp=mpp, mpp_policy=params.mpp_policy
-            ) as slide:
-                stage = "tissue"
-                tissue = detect_tissue(slide, mpp=params.tissue_mpp)
-                stage = "tiling"
-                grid = grid_tiles(
-                    slide,
-                    params.target_mpp,
-                    params.patch_size,
-                    tissue=tissue,
-                    min_tissue=params.min_tissue,
-                )
-                if len(grid) == 0:
-                    log.fail(job, stage, f"no tile has tissue fraction >= {params.min_tissue}")
-                    continue
-                describe = slide.describe()
-            stage = "features"
-            result = extract_features(
-                job.path,
-                grid,
-                encoder,
-                batch_size=params.batch_size,
-                num_workers=params.num_workers,
-                device=params.device,
-                block_tiles=params.block_tiles,
-                backend=params.backend,
-                mpp=mpp,
-                mpp_policy=params.mpp_policy,
-                progress=progress,
+        with open_slide(job.path, params.backend, mpp=mpp, mpp_policy=params.mpp_policy) as slide:
+            _, grid = tissue_and_grid(
+                slide,
+                target_mpp=params.target_mpp,
+                patch_size=params.patch_size,
+                min_tissue=params.min_tissue,
+                tissue_mpp=params.tissue_mpp,
+                stage=stage,
             )
-            finite = np.isfinite(result.features).all(axis=1)
-            if not finite.all():
-                log.fail(
-                    job,
-                    stage,
-                    f"{int((~finite).sum())} tile(s) gave NaN/inf features; nothing written",
-                )
-                continue
-            if result.bad.all():
-                log.fail(job, stage, "no tile could be read")
-                continue
-            stage = "write"
-            enc = encoder.describe()
-            write_features(
-                target,
-                result,
-                grid.tissue_fraction,
-                {
-                    "target_mpp": grid.target_mpp,
-                    "patch_size": grid.patch_size,
-                    "patch_size_level0": grid.patch_size_level0,
-                    "slide_mpp": grid.slide_mpp,
-                    "mpp_source": describe["mpp_source"] or "",
-                    "slide_path": str(job.path),
-                    "patient_id": job.patient_id or "",
-                    "encoder": enc["encoder"],
-                    "encoder_weights": enc["weights"] or "",
-                    "encoder_weights_sha256": enc["weights_sha256"] or "",
-                    "embed_dim": enc["embed_dim"],
-                    "min_tissue": params.min_tissue,
-                    "n_bad_tiles": int(result.bad.sum()),
-                    "biomm_version": __version__,
-                },
+            mpp_source = slide.mpp_resolution.source or ""
+        if len(grid) == 0:
+            raise SlideFailure(f"no tile has tissue fraction >= {params.min_tissue}")
+        stage.name = "features"
+        result = extract_features(
+            job.path,
+            grid,
+            encoder,
+            batch_size=params.batch_size,
+            num_workers=params.num_workers,
+            device=params.device,
+            block_tiles=params.block_tiles,
+            backend=params.backend,
+            mpp=mpp,
+            mpp_policy=params.mpp_policy,
+            progress=progress,
+        )
+        finite = np.isfinite(result.features).all(axis=1)
+        if not finite.all():
+            raise SlideFailure(
+                f"{int((~finite).sum())} tile(s) gave NaN/inf features; nothing written"
             )
-        except BiommError as exc:
-            log.fail(job, stage, exc.reason)
-            continue
-        except Exception as exc:  # one odd slide must not stop the cohort
-            log.fail(job, stage, f"{type(exc).__name__}: {exc}")
-            continue
-        log.done.append(job.name)
-        log.add("tiles", len(grid))
-        log.add("bad_tiles", int(result.bad.sum()))
-    summary = log.write(out_dir)
-    return summary
+        if result.bad.all():
+            raise SlideFailure("no tile could be read")
+        stage.name = "write"
+        enc = encoder.describe()
+        write_features(
+            features_path(out_dir, job),
+            result,
+            grid.tissue_fraction,
+            {
+                "target_mpp": grid.target_mpp,
+                "patch_size": grid.patch_size,
+                "patch_size_level0": grid.patch_size_level0,
+                "slide_mpp": grid.slide_mpp,
+                "mpp_source": mpp_source,
+                "slide_path": str(job.path),
+                "patient_id": job.patient_id or "",
+                "encoder": enc["encoder"],
+                "encoder_weights": enc["weights"] or "",
+                "encoder_weights_sha256": enc["weights_sha256"] or "",
+                "embed_dim": enc["embed_dim"],
+                "min_tissue": params.min_tissue,
+                "n_bad_tiles": int(result.bad.sum()),
+                "biomm_version": __version__,
+            },
+        )
+        return {"tiles": len(grid), "bad_tiles": int(result.bad.sum())}
+
+    run_slide_jobs(
+        jobs,
+        log,
+        output_for=lambda job: features_path(out_dir, job),
+        process=process,
+        overwrite=overwrite,
+        progress=progress,
+    )
+    return log.write(out_dir)

@@ -23,7 +23,10 @@ Examples:
 from __future__ import annotations
 
 import os
+import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -121,8 +124,7 @@ class TileBlockDataset(Dataset):
         self.grid = grid
         self.blocks = tile_blocks(grid, block_tiles)
         self.backend, self.mpp, self.mpp_policy = backend, mpp, mpp_policy
-        self._handle: Slide | None = None
-        self._pid: int | None = None
+        self._local = threading.local()  # one handle per worker thread (and per process)
 
     def __len__(self) -> int:
         return len(self.blocks)
@@ -130,24 +132,34 @@ class TileBlockDataset(Dataset):
     def _slide(self, reopen: bool = False) -> Slide:
         if self._given is not None:
             return self._given
-        if reopen or self._handle is None or self._pid != os.getpid():
+        local = self._local
+        if reopen or getattr(local, "handle", None) is None or local.pid != os.getpid():
             assert self.path is not None
-            self._handle = open_slide(
+            local.handle = open_slide(
                 self.path, self.backend, mpp=self.mpp, mpp_policy=self.mpp_policy
             )
-            self._pid = os.getpid()
-        return self._handle
+            local.pid = os.getpid()
+        return local.handle
+
+    def __getstate__(self) -> dict[str, Any]:  # worker processes get no thread-local handles
+        state = dict(self.__dict__)
+        state["_local"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
 
     def __getitem__(self, b: int) -> dict[str, Any]:
         idx = self.blocks[b]
         grid = self.grid
         size = grid.patch_size
         coords = grid.coords[idx]
-        tiles = np.empty((len(idx), size, size, 3), np.uint8)
         bad = np.zeros(len(idx), bool)
         try:
-            tiles[:] = self._slide().read_tiles(coords, size, grid.target_mpp)
+            tiles = self._slide().read_tiles(coords, size, grid.target_mpp)
         except SlideReadError:
+            tiles = np.empty((len(idx), size, size, 3), np.uint8)
             # a failed read may leave the handle unusable (OpenSlide's error state): reopen,
             # then read tile by tile, retrying each failure once on a fresh handle
             self._slide(reopen=True)
@@ -166,14 +178,56 @@ class TileBlockDataset(Dataset):
         return {"indices": idx, "tiles": torch.from_numpy(tiles), "bad": torch.from_numpy(bad)}
 
 
+def iter_blocks(
+    dataset: TileBlockDataset, num_workers: int, worker_type: str, pin_memory: bool
+) -> Iterator[dict[str, Any]]:
+    """Blocks in order, read by ``num_workers`` threads or DataLoader processes.
+
+    Threads (the default) share the process: decoding releases the GIL, and blocks need no
+    inter-process copy; at most ``2 × num_workers`` blocks are read ahead.
+
+    Examples:
+        >>> import numpy as np
+        >>> from biomm.io.wsi import VirtualSlide
+        >>> from biomm.preprocess.tiling import grid_tiles
+        >>> s = VirtualSlide(np.zeros((256, 256, 3), np.uint8), mpp=1.0)
+        >>> ds = TileBlockDataset(s, grid_tiles(s, 1.0, 64, min_tissue=0), block_tiles=2)
+        >>> [len(b["indices"]) for b in iter_blocks(ds, 0, "thread", False)]
+        [4, 4, 4, 4]
+    """
+    if num_workers == 0:
+        yield from (dataset[b] for b in range(len(dataset)))
+        return
+    if worker_type == "process":
+        yield from DataLoader(
+            dataset,
+            batch_size=None,
+            shuffle=False,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            prefetch_factor=4,
+        )
+        return
+    if worker_type != "thread":
+        raise ValueError(f"worker_type must be 'thread' or 'process', got {worker_type!r}")
+    with ThreadPoolExecutor(num_workers, thread_name_prefix="biomm-tiles") as pool:
+        pending: deque = deque()
+        next_block = 0
+        while pending or next_block < len(dataset):
+            while next_block < len(dataset) and len(pending) < 2 * num_workers:
+                pending.append(pool.submit(dataset.__getitem__, next_block))
+                next_block += 1
+            yield pending.popleft().result()
+
+
 def _batches(
-    loader: DataLoader, batch_size: int
+    blocks: Iterator[dict[str, Any]], batch_size: int
 ) -> Iterator[tuple[np.ndarray, torch.Tensor, np.ndarray]]:
     indices: list[np.ndarray] = []
     tiles: list[torch.Tensor] = []
     bads: list[np.ndarray] = []
     count = 0
-    for item in loader:
+    for item in blocks:
         indices.append(np.asarray(item["indices"]))
         tiles.append(item["tiles"])
         bads.append(np.asarray(item["bad"]))
@@ -194,6 +248,7 @@ def extract_features(
     *,
     batch_size: int = 64,
     num_workers: int = 0,
+    worker_type: str = "thread",
     device: str = "auto",
     amp: bool = True,
     block_tiles: int = 4,
@@ -210,7 +265,9 @@ def extract_features(
         grid: Tiles to encode.
         encoder: An image encoder (its ``preprocess`` gives the input recipe).
         batch_size: Tiles per forward pass.
-        num_workers: DataLoader worker processes reading tiles.
+        num_workers: Workers reading tiles (0 reads in the calling thread).
+        worker_type: ``thread`` (default: decoding releases the GIL, no inter-process copies)
+            or ``process`` (DataLoader workers, each with its own slide handle).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         amp: Mixed precision on CUDA (bf16 where supported, else fp16) with channels-last.
         block_tiles: Tiles per block side read in one region (1 = one read per tile).
@@ -224,6 +281,8 @@ def extract_features(
     """
     if isinstance(slide, Slide) and num_workers:
         raise ValueError("pass a slide path, not an open slide, when num_workers > 0")
+    if worker_type not in ("thread", "process"):
+        raise ValueError(f"worker_type must be 'thread' or 'process', got {worker_type!r}")
     dev = resolve_device(device)
     use_cuda = dev.type == "cuda"
     encoder = encoder.to(dev).eval()
@@ -233,20 +292,14 @@ def extract_features(
     dataset = TileBlockDataset(
         slide, grid, block_tiles=block_tiles, backend=backend, mpp=mpp, mpp_policy=mpp_policy
     )
-    loader = DataLoader(
-        dataset,
-        batch_size=None,
-        shuffle=False,
-        num_workers=num_workers,
-        pin_memory=use_cuda,
-        persistent_workers=False,
-        prefetch_factor=4 if num_workers else None,
-    )
+    blocks = iter_blocks(dataset, num_workers, worker_type, use_cuda)
     features = np.zeros((len(grid), encoder.embed_dim), np.float32)
     bad = np.zeros(len(grid), bool)
     bar = tqdm(total=len(grid), desc="tiles", unit="tile", disable=not progress, leave=False)
     with torch.inference_mode():
-        for idx, tiles, bad_batch in _batches(loader, batch_size):
+        for idx, tiles, bad_batch in _batches(blocks, batch_size):
+            if use_cuda and worker_type == "thread":
+                tiles = tiles.pin_memory()
             x = tiles.to(dev, non_blocking=use_cuda)
             x = encoder.preprocess(x)
             if use_cuda:

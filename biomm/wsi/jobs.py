@@ -15,14 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from biomm._version import __version__
+from biomm.errors import BiommError
 from biomm.utils.atomic import atomic_write_table, atomic_write_text
 
 
@@ -156,3 +159,71 @@ def job_parameters(obj: Any) -> dict[str, Any]:
         {'mpp': 0.5}
     """
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(obj).items()}
+
+
+class SlideFailure(Exception):
+    """Raised by a job's per-slide function to fail the slide with a reason (not a crash)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Stage:
+    """The step a slide is in, reported with a failure.
+
+    One of ``open``, ``tissue``, ``tiling``, ``features``, ``write``.
+    """
+
+    name: str = "open"
+
+
+def run_slide_jobs(
+    jobs: list[SlideJob],
+    log: JobLog,
+    *,
+    output_for: Callable[[SlideJob], Path],
+    process: Callable[[SlideJob, Stage], dict[str, float]],
+    overwrite: bool = False,
+    progress: bool = False,
+    desc: str = "slides",
+) -> None:
+    """Run ``process`` on every slide whose output does not exist yet (or all, ``overwrite``).
+
+    A slide that raises — :class:`SlideFailure`, a biomm error or any other exception — is
+    recorded in ``log`` with its stage and reason, and the next slide goes on. ``process``
+    returns counters to add to the summary.
+
+    Examples:
+        >>> log = JobLog("demo", {})
+        >>> def process(job, stage):
+        ...     stage.name = "tiling"
+        ...     if job.name == "b":
+        ...         raise SlideFailure("no tissue")
+        ...     return {"tiles": 3}
+        >>> jobs = [SlideJob(Path("a.svs"), "a"), SlideJob(Path("b.svs"), "b")]
+        >>> run_slide_jobs(jobs, log, output_for=lambda j: Path("/nonexistent") / j.name,
+        ...                process=process)
+        >>> log.done, log.counts, log.failures[0]["stage"]
+        (['a'], {'tiles': 3}, 'tiling')
+    """
+    for job in tqdm(jobs, desc=desc, unit="slide", disable=not progress):
+        if output_for(job).exists() and not overwrite:
+            log.skipped.append(job.name)
+            continue
+        stage = Stage()
+        try:
+            counts = process(job, stage)
+        except SlideFailure as exc:
+            log.fail(job, stage.name, exc.reason)
+            continue
+        except BiommError as exc:
+            log.fail(job, stage.name, exc.reason)
+            continue
+        except Exception as exc:  # one odd slide must not stop the cohort
+            log.fail(job, stage.name, f"{type(exc).__name__}: {exc}")
+            continue
+        log.done.append(job.name)
+        for key, value in counts.items():
+            log.add(key, value)

@@ -24,16 +24,14 @@ from typing import Any
 
 import h5py
 import numpy as np
-from tqdm.auto import tqdm
 
 from biomm._version import __version__
-from biomm.errors import BiommError
-from biomm.io.wsi import open_slide
+from biomm.io.wsi import Slide, open_slide
 from biomm.io.wsi.mpp import MppPolicy
 from biomm.preprocess.tiling import TileGrid, grid_tiles
 from biomm.preprocess.tissue import TissueMask, detect_tissue
 from biomm.utils.atomic import atomic_path, remove_stale_temporaries
-from biomm.wsi.jobs import JobLog, SlideJob, job_parameters
+from biomm.wsi.jobs import JobLog, SlideJob, Stage, job_parameters, run_slide_jobs
 
 
 @dataclass(frozen=True)
@@ -104,6 +102,37 @@ def write_coords(
             h5.attrs[key] = "" if value is None else value
 
 
+def tissue_and_grid(
+    slide: Slide,
+    *,
+    target_mpp: float,
+    patch_size: int,
+    min_tissue: float,
+    tissue_mpp: float,
+    overlap: int = 0,
+    stage: Stage | None = None,
+) -> tuple[TissueMask, TileGrid]:
+    """Detect tissue on ``slide`` and tile it (the first steps of every slide job).
+
+    Examples:
+        >>> from biomm.io.wsi import Slide, open_slide
+        >>> slide = open_slide(Path(__file__).parents[2] / "tests/data/wsi/CMU-1-Small-Region.svs")
+        >>> tissue, grid = tissue_and_grid(slide, target_mpp=1.0, patch_size=128,
+        ...                                min_tissue=0.5, tissue_mpp=8.0)
+        >>> len(grid) > 10
+        True
+    """
+    if stage is not None:
+        stage.name = "tissue"
+    tissue = detect_tissue(slide, mpp=tissue_mpp)
+    if stage is not None:
+        stage.name = "tiling"
+    grid = grid_tiles(
+        slide, target_mpp, patch_size, overlap=overlap, tissue=tissue, min_tissue=min_tissue
+    )
+    return tissue, grid
+
+
 def tile_slides(
     jobs: list[SlideJob],
     out_dir: Path,
@@ -126,49 +155,41 @@ def tile_slides(
     for sub in ("coords", "masks", "geojson"):
         remove_stale_temporaries(out_dir / sub)  # left by a killed run; never complete
     log = JobLog("wsi-tile", job_parameters(params))
-    for job in tqdm(jobs, desc="tiling", unit="slide", disable=not progress):
-        target = coords_path(out_dir, job)
-        if target.exists() and not overwrite:
-            log.skipped.append(job.name)
-            continue
-        stage = "open"
-        try:
-            with open_slide(
-                job.path,
-                params.backend,
-                mpp=job.mpp if job.mpp is not None else params.slide_mpp,
-                mpp_policy=params.mpp_policy,
-            ) as slide:
-                stage = "tissue"
-                tissue = detect_tissue(slide, mpp=params.tissue_mpp)
-                stage = "tiling"
-                grid = grid_tiles(
-                    slide,
-                    params.target_mpp,
-                    params.patch_size,
-                    overlap=params.overlap,
-                    tissue=tissue,
-                    min_tissue=params.min_tissue,
-                )
-                stage = "write"
-                tissue.save_png(out_dir / "masks" / f"{job.name}.png")
-                tissue.save_geojson(out_dir / "geojson" / f"{job.name}.geojson")
-                attrs = {
-                    "slide_path": str(job.path),
-                    "patient_id": job.patient_id or "",
-                    "mpp_source": slide.mpp_resolution.source or "",
-                    "level0_width": slide.dimensions[0],
-                    "level0_height": slide.dimensions[1],
-                    "min_tissue": params.min_tissue,
-                    "overlap": params.overlap,
-                }
-                write_coords(target, grid, attrs, tissue)
-        except BiommError as exc:
-            log.fail(job, stage, exc.reason)
-            continue
-        except Exception as exc:  # a library bug or odd file must not stop the cohort
-            log.fail(job, stage, f"{type(exc).__name__}: {exc}")
-            continue
-        log.done.append(job.name)
-        log.add("tiles", len(grid))
+
+    def process(job: SlideJob, stage: Stage) -> dict[str, float]:
+        mpp = job.mpp if job.mpp is not None else params.slide_mpp
+        with open_slide(job.path, params.backend, mpp=mpp, mpp_policy=params.mpp_policy) as slide:
+            tissue, grid = tissue_and_grid(
+                slide,
+                target_mpp=params.target_mpp,
+                patch_size=params.patch_size,
+                min_tissue=params.min_tissue,
+                tissue_mpp=params.tissue_mpp,
+                overlap=params.overlap,
+                stage=stage,
+            )
+            stage.name = "write"
+            tissue.save_png(out_dir / "masks" / f"{job.name}.png")
+            tissue.save_geojson(out_dir / "geojson" / f"{job.name}.geojson")
+            attrs = {
+                "slide_path": str(job.path),
+                "patient_id": job.patient_id or "",
+                "mpp_source": slide.mpp_resolution.source or "",
+                "level0_width": slide.dimensions[0],
+                "level0_height": slide.dimensions[1],
+                "min_tissue": params.min_tissue,
+                "overlap": params.overlap,
+            }
+            write_coords(coords_path(out_dir, job), grid, attrs, tissue)
+        return {"tiles": len(grid)}
+
+    run_slide_jobs(
+        jobs,
+        log,
+        output_for=lambda job: coords_path(out_dir, job),
+        process=process,
+        overwrite=overwrite,
+        progress=progress,
+        desc="tiling",
+    )
     return log.write(out_dir)

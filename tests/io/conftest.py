@@ -48,11 +48,8 @@ def no_mpp_slide(tmp_path_factory) -> Path:
     return write_generic_pyramid(tmp_path_factory.mktemp("wsi") / "nompp.tif", twin, mpp=None)
 
 
-@pytest.fixture(scope="session")
-def corrupt_tile_slide(tmp_path_factory) -> Path:
-    """A JPEG-tiled TIFF whose second tile's bytes are overwritten with garbage."""
-    path = tmp_path_factory.mktemp("wsi") / "corrupt.tif"
-    image = np.random.default_rng(1).integers(0, 255, (512, 512, 3), dtype=np.uint8)
+def write_corrupt_jpeg_tiff(path: Path, image: np.ndarray) -> Path:
+    """A JPEG-tiled (256 px) TIFF at 0.5 µm/px whose second tile's bytes are garbage."""
     tifffile.imwrite(
         path,
         image,
@@ -69,3 +66,9 @@ def corrupt_tile_slide(tmp_path_factory) -> Path:
         fh.seek(offset)
         fh.write(b"\x00\xff" * (count // 2))
     return path
+
+
+@pytest.fixture(scope="session")
+def corrupt_tile_slide(tmp_path_factory) -> Path:
+    image = np.random.default_rng(1).integers(0, 255, (512, 512, 3), dtype=np.uint8)
+    return write_corrupt_jpeg_tiff(tmp_path_factory.mktemp("wsi") / "corrupt.tif", image)

@@ -28,7 +28,7 @@ from biomm.wsi.embed_job import EmbedParams, embed_slides
 from biomm.wsi.features import extract_features
 from biomm.wsi.jobs import slide_jobs
 
-from ..io.conftest import REAL_SLIDE, write_generic_pyramid
+from ..io.conftest import REAL_SLIDE, write_corrupt_jpeg_tiff, write_generic_pyramid
 
 runner = CliRunner()
 
@@ -64,25 +64,8 @@ def test_features_distinguish_tissue_from_glass(lite0):
 
 
 def test_corrupt_tile_is_replaced_flagged_and_slide_completes(lite0, tmp_path):
-    import tifffile
-
-    path = tmp_path / "corrupt.tif"
     image = synthetic_he_tile(np.random.default_rng(2), 512, 0.6)
-    tifffile.imwrite(
-        path,
-        image,
-        tile=(256, 256),
-        compression="jpeg",
-        photometric="rgb",
-        resolution=(2e4, 2e4),
-        resolutionunit="CENTIMETER",
-        metadata=None,
-    )
-    with tifffile.TiffFile(path) as tif:
-        offset, count = tif.pages[0].dataoffsets[1], tif.pages[0].databytecounts[1]
-    with open(path, "r+b") as fh:
-        fh.seek(offset)
-        fh.write(b"\x00\xff" * (count // 2))
+    path = write_corrupt_jpeg_tiff(tmp_path / "corrupt.tif", image)
     for backend in ("openslide", "tifffile"):
         slide = open_slide(path, backend)
         grid = grid_tiles(slide, target_mpp=0.5, patch_size=128, min_tissue=0)

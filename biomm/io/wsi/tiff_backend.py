@@ -156,8 +156,10 @@ class TiffSlide(Slide):
         page = self._pages[level]
         ds = self.level_downsamples[level]
         lx, ly = round(x / ds), round(y / ds)
-        out = white_canvas(width, height)
         img_w, img_h = page.imagewidth, page.imagelength
+        inside = lx >= 0 and ly >= 0 and lx + width <= img_w and ly + height <= img_h
+        # every pixel of a region inside the image is overwritten below: skip the white fill
+        out = np.empty((height, width, 3), np.uint8) if inside else white_canvas(width, height)
         if page.is_tiled:
             seg_w, seg_h = page.tilewidth, page.tilelength
         else:
