@@ -252,6 +252,7 @@ def main() -> None:
         f"(b) reads: biomm {r['reads_biomm']:.0f} tiles/s; per-tile read_region loop "
         f"{r['reads_per_tile_loop']:.0f}; decode-only limit {r['reads_decode_limit']:.0f}"
     )
+    print(f"    DataLoader worker processes instead of threads: {r['reads_biomm_processes']:.0f}")
     print(
         f"    ratio vs per-tile loop: {r['reads_biomm'] / r['reads_per_tile_loop']:.2f}x "
         f"(target >= 3); vs decode limit: {r['reads_biomm'] / r['reads_decode_limit']:.2f}x "

@@ -45,8 +45,12 @@ def test_block_reads_match_single_reads_and_workers(lite0):
     blocks = extract_features(REAL_SLIDE, grid, lite0, batch_size=16, block_tiles=4)
     single = extract_features(REAL_SLIDE, grid, lite0, batch_size=5, block_tiles=1)
     np.testing.assert_array_equal(blocks.features, single.features)
-    workers = extract_features(REAL_SLIDE, grid, lite0, batch_size=16, num_workers=2)
-    np.testing.assert_array_equal(blocks.features, workers.features)
+    threads = extract_features(REAL_SLIDE, grid, lite0, batch_size=16, num_workers=2)
+    np.testing.assert_array_equal(blocks.features, threads.features)
+    processes = extract_features(
+        REAL_SLIDE, grid, lite0, batch_size=16, num_workers=2, worker_type="process"
+    )
+    np.testing.assert_array_equal(blocks.features, processes.features)
     assert not blocks.bad.any()
 
 
