@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from biomm.encoders import image as _image  # noqa: F401  (registers the image encoders)
+from biomm.encoders import mil as _mil  # noqa: F401  (registers the bag aggregators)
 from biomm.encoders.base import Encoder, ImageInput
 from biomm.registries import ENCODERS
 
@@ -29,8 +30,8 @@ def list_encoders() -> list[str]:
     """Registered encoder names.
 
     Examples:
-        >>> list_encoders()[:1]
-        ['efficientnet_lite0']
+        >>> list_encoders()
+        ['abmil', 'efficientnet_lite0', 'hf_image', 'mil_max', 'mil_mean']
     """
     return ENCODERS.names()
 

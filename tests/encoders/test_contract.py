@@ -1,0 +1,62 @@
+"""Contract over every registered encoder: modality, size, output shape, provenance."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from biomm.encoders import build_encoder, list_encoders
+
+
+@pytest.fixture(scope="module")
+def tiny_vit(tmp_path_factory) -> str:
+    from transformers import ViTConfig, ViTModel
+
+    cfg = ViTConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=32,
+        patch_size=16,
+    )
+    folder = tmp_path_factory.mktemp("vit")
+    ViTModel(cfg).save_pretrained(folder)
+    return str(folder)
+
+
+def _kwargs(name: str, tiny_vit: str) -> dict:
+    table = {
+        "efficientnet_lite0": {"weights": None},
+        "hf_image": {"model": tiny_vit},
+        "abmil": {"in_dim": 16, "hidden_dim": 8},
+        "mil_mean": {"in_dim": 16},
+        "mil_max": {"in_dim": 16},
+    }
+    assert name in table, f"encoder {name!r} has no entry in the contract test: add one"
+    return table[name]
+
+
+@pytest.mark.parametrize("name", list_encoders())
+def test_encoder_contract(name, tiny_vit):
+    encoder = build_encoder(name, **_kwargs(name, tiny_vit))
+    assert isinstance(encoder, torch.nn.Module)
+    assert encoder.embed_dim > 0
+    info = encoder.describe()
+    assert info["encoder"].startswith(name) and info["modality"] in {"image", "wsi"}
+    with torch.inference_mode():
+        if encoder.modality == "image":
+            assert encoder.input is not None
+            tiles = torch.randint(0, 255, (2, 40, 40, 3), dtype=torch.uint8)
+            out = encoder(encoder.preprocess(tiles))
+        else:
+            bag = torch.randn(2, 5, 16)
+            mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+            out, attention = encoder(bag, mask)
+            if attention is not None:
+                assert attention.shape == (2, 5) and (attention[1, 2:] == 0).all()
+            # padded tiles never change the result
+            solo, _ = encoder(bag[1:2, :2], mask[1:2, :2])
+            torch.testing.assert_close(out[1:2], solo)
+    assert out.shape == (2, encoder.embed_dim)
+    assert torch.isfinite(out).all()
