@@ -12,6 +12,7 @@ from typing import Any
 
 from biomm.encoders import image as _image  # noqa: F401  (registers the image encoders)
 from biomm.encoders import mil as _mil  # noqa: F401  (registers the bag aggregators)
+from biomm.encoders import vision_language as _vl  # noqa: F401  (registers hf_clip)
 from biomm.encoders.base import Encoder, ImageInput
 from biomm.registries import ENCODERS
 
@@ -31,7 +32,7 @@ def list_encoders() -> list[str]:
 
     Examples:
         >>> list_encoders()
-        ['abmil', 'efficientnet_lite0', 'hf_image', 'mil_max', 'mil_mean']
+        ['abmil', 'efficientnet_lite0', 'hf_clip', 'hf_image', 'mil_max', 'mil_mean']
     """
     return ENCODERS.names()
 

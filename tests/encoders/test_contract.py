@@ -25,10 +25,11 @@ def tiny_vit(tmp_path_factory) -> str:
     return str(folder)
 
 
-def _kwargs(name: str, tiny_vit: str) -> dict:
+def _kwargs(name: str, tiny_vit: str, tiny_clip_folder) -> dict:
     table = {
         "efficientnet_lite0": {"weights": None},
         "hf_image": {"model": tiny_vit},
+        "hf_clip": {"model": str(tiny_clip_folder)},
         "abmil": {"in_dim": 16, "hidden_dim": 8},
         "mil_mean": {"in_dim": 16},
         "mil_max": {"in_dim": 16},
@@ -37,9 +38,16 @@ def _kwargs(name: str, tiny_vit: str) -> dict:
     return table[name]
 
 
+@pytest.fixture(scope="module")
+def tiny_clip_folder(tmp_path_factory):
+    from tests.zeroshot.conftest import make_tiny_clip
+
+    return make_tiny_clip(tmp_path_factory.mktemp("clip"))
+
+
 @pytest.mark.parametrize("name", list_encoders())
-def test_encoder_contract(name, tiny_vit):
-    encoder = build_encoder(name, **_kwargs(name, tiny_vit))
+def test_encoder_contract(name, tiny_vit, tiny_clip_folder):
+    encoder = build_encoder(name, **_kwargs(name, tiny_vit, tiny_clip_folder))
     assert isinstance(encoder, torch.nn.Module)
     assert encoder.embed_dim > 0
     info = encoder.describe()
