@@ -228,6 +228,16 @@ def embed(
     workers: Annotated[
         int, typer.Option(min=0, help="Tile-reading threads (0: read in the main thread).")
     ] = 2,
+    scheduler: Annotated[
+        str,
+        typer.Option(
+            help="none (this process), local (a Dask LocalCluster) or a Dask "
+            "scheduler address such as tcp://host:8786."
+        ),
+    ] = "none",
+    dask_workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes of --scheduler local.")
+    ] = 2,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     slide_mpp: SlideMppOpt = None,
     mpp_policy: MppPolicyOpt = "require",
@@ -285,5 +295,22 @@ def embed(
         backend=backend,
     )
     jobs = slide_jobs(paths, patient_ids=patients, mpps=mpps)
-    summary = embed_slides(jobs, out, model, params, overwrite=overwrite, progress=progress)
+    if scheduler == "none":
+        summary = embed_slides(jobs, out, model, params, overwrite=overwrite, progress=progress)
+    else:
+        from biomm.wsi.distributed import EncoderSpec, embed_slides_distributed
+
+        try:
+            summary = embed_slides_distributed(
+                jobs,
+                out,
+                EncoderSpec(encoder, kwargs),
+                params,
+                scheduler=scheduler,
+                n_workers=dask_workers,
+                overwrite=overwrite,
+                progress=progress,
+            )
+        except BiommError as exc:  # e.g. the distributed extra is missing
+            raise fail_usage(exc) from None
     finish_job(summary, out, "embedded", allow_failures)

@@ -24,6 +24,7 @@ Examples:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -137,66 +138,9 @@ def embed_slides(
     recorded = job_parameters(params) | {"encoder": encoder.describe()}
     log = JobLog("wsi-embed", recorded)
 
-    def process(job: SlideJob, stage: Stage) -> dict[str, float]:
-        mpp = job.mpp if job.mpp is not None else params.slide_mpp
-        with open_slide(job.path, params.backend, mpp=mpp, mpp_policy=params.mpp_policy) as slide:
-            _, grid = tissue_and_grid(
-                slide,
-                target_mpp=params.target_mpp,
-                patch_size=params.patch_size,
-                min_tissue=params.min_tissue,
-                tissue_mpp=params.tissue_mpp,
-                stage=stage,
-            )
-            mpp_source = slide.mpp_resolution.source or ""
-        if len(grid) == 0:
-            raise SlideFailure(f"no tile has tissue fraction >= {params.min_tissue}")
-        stage.name = "features"
-        result = extract_features(
-            job.path,
-            grid,
-            encoder,
-            batch_size=params.batch_size,
-            num_workers=params.num_workers,
-            device=params.device,
-            block_tiles=params.block_tiles,
-            backend=params.backend,
-            mpp=mpp,
-            mpp_policy=params.mpp_policy,
-            progress=progress,
-        )
-        finite = np.isfinite(result.features).all(axis=1)
-        if not finite.all():
-            raise SlideFailure(
-                f"{int((~finite).sum())} tile(s) gave NaN/inf features; nothing written"
-            )
-        if result.bad.all():
-            raise SlideFailure("no tile could be read")
-        stage.name = "write"
-        enc = encoder.describe()
-        write_features(
-            features_path(out_dir, job),
-            result,
-            grid.tissue_fraction,
-            {
-                "target_mpp": grid.target_mpp,
-                "patch_size": grid.patch_size,
-                "patch_size_level0": grid.patch_size_level0,
-                "slide_mpp": grid.slide_mpp,
-                "mpp_source": mpp_source,
-                "slide_path": str(job.path),
-                "patient_id": job.patient_id or "",
-                "encoder": enc["encoder"],
-                "encoder_weights": enc["weights"] or "",
-                "encoder_weights_sha256": enc["weights_sha256"] or "",
-                "embed_dim": enc["embed_dim"],
-                "min_tissue": params.min_tissue,
-                "n_bad_tiles": int(result.bad.sum()),
-                "biomm_version": __version__,
-            },
-        )
-        return {"tiles": len(grid), "bad_tiles": int(result.bad.sum())}
-
+    process = partial(
+        embed_one_slide, out_dir=out_dir, encoder=encoder, params=params, progress=progress
+    )
     run_slide_jobs(
         jobs,
         log,
@@ -206,3 +150,76 @@ def embed_slides(
         progress=progress,
     )
     return log.write(out_dir)
+
+
+def embed_one_slide(
+    job: SlideJob,
+    stage: Stage,
+    *,
+    out_dir: Path,
+    encoder: Encoder,
+    params: EmbedParams,
+    progress: bool = False,
+) -> dict[str, float]:
+    """Tissue, tiles, features and the HDF5 of one slide; returns counters for the summary.
+
+    Raises:
+        SlideFailure: When the slide yields no usable tile or non-finite features.
+        BiommError: When the slide cannot be read (``stage`` says where).
+    """
+    mpp = job.mpp if job.mpp is not None else params.slide_mpp
+    with open_slide(job.path, params.backend, mpp=mpp, mpp_policy=params.mpp_policy) as slide:
+        _, grid = tissue_and_grid(
+            slide,
+            target_mpp=params.target_mpp,
+            patch_size=params.patch_size,
+            min_tissue=params.min_tissue,
+            tissue_mpp=params.tissue_mpp,
+            stage=stage,
+        )
+        mpp_source = slide.mpp_resolution.source or ""
+    if len(grid) == 0:
+        raise SlideFailure(f"no tile has tissue fraction >= {params.min_tissue}")
+    stage.name = "features"
+    result = extract_features(
+        job.path,
+        grid,
+        encoder,
+        batch_size=params.batch_size,
+        num_workers=params.num_workers,
+        device=params.device,
+        block_tiles=params.block_tiles,
+        backend=params.backend,
+        mpp=mpp,
+        mpp_policy=params.mpp_policy,
+        progress=progress,
+    )
+    finite = np.isfinite(result.features).all(axis=1)
+    if not finite.all():
+        raise SlideFailure(f"{int((~finite).sum())} tile(s) gave NaN/inf features; nothing written")
+    if result.bad.all():
+        raise SlideFailure("no tile could be read")
+    stage.name = "write"
+    enc = encoder.describe()
+    write_features(
+        features_path(out_dir, job),
+        result,
+        grid.tissue_fraction,
+        {
+            "target_mpp": grid.target_mpp,
+            "patch_size": grid.patch_size,
+            "patch_size_level0": grid.patch_size_level0,
+            "slide_mpp": grid.slide_mpp,
+            "mpp_source": mpp_source,
+            "slide_path": str(job.path),
+            "patient_id": job.patient_id or "",
+            "encoder": enc["encoder"],
+            "encoder_weights": enc["weights"] or "",
+            "encoder_weights_sha256": enc["weights_sha256"] or "",
+            "embed_dim": enc["embed_dim"],
+            "min_tissue": params.min_tissue,
+            "n_bad_tiles": int(result.bad.sum()),
+            "biomm_version": __version__,
+        },
+    )
+    return {"tiles": len(grid), "bad_tiles": int(result.bad.sum())}

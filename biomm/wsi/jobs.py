@@ -118,6 +118,15 @@ class JobLog:
             {"slide": str(job.path), "name": job.name, "stage": stage, "reason": reason}
         )
 
+    def record(self, job: SlideJob, outcome: Outcome) -> None:
+        """Record a slide's outcome (done with counters, or failed)."""
+        if not outcome.ok:
+            self.fail(job, outcome.stage, outcome.reason)
+            return
+        self.done.append(job.name)
+        for key, value in outcome.counts.items():
+            self.add(key, value)
+
     def add(self, key: str, value: float) -> None:
         """Add ``value`` to counter ``key``."""
         self.counts[key] = self.counts.get(key, 0) + value
@@ -212,18 +221,35 @@ def run_slide_jobs(
         if output_for(job).exists() and not overwrite:
             log.skipped.append(job.name)
             continue
-        stage = Stage()
-        try:
-            counts = process(job, stage)
-        except SlideFailure as exc:
-            log.fail(job, stage.name, exc.reason)
-            continue
-        except BiommError as exc:
-            log.fail(job, stage.name, exc.reason)
-            continue
-        except Exception as exc:  # one odd slide must not stop the cohort
-            log.fail(job, stage.name, f"{type(exc).__name__}: {exc}")
-            continue
-        log.done.append(job.name)
-        for key, value in counts.items():
-            log.add(key, value)
+        log.record(job, attempt(job, process))
+
+
+@dataclass
+class Outcome:
+    """What happened to one slide: counters when done, else the failing stage and reason."""
+
+    ok: bool
+    counts: dict[str, float] = field(default_factory=dict)
+    stage: str = ""
+    reason: str = ""
+
+
+def attempt(job: SlideJob, process: Callable[[SlideJob, Stage], dict[str, float]]) -> Outcome:
+    """Run ``process`` on one slide, turning any exception into a failed :class:`Outcome`.
+
+    Examples:
+        >>> def boom(job, stage):
+        ...     stage.name = "tissue"
+        ...     raise ValueError("odd slide")
+        >>> attempt(SlideJob(Path("a.svs"), "a"), boom)
+        Outcome(ok=False, counts={}, stage='tissue', reason='ValueError: odd slide')
+    """
+    stage = Stage()
+    try:
+        return Outcome(ok=True, counts=process(job, stage))
+    except SlideFailure as exc:
+        return Outcome(ok=False, stage=stage.name, reason=exc.reason)
+    except BiommError as exc:
+        return Outcome(ok=False, stage=stage.name, reason=exc.reason)
+    except Exception as exc:  # one odd slide must not stop the cohort
+        return Outcome(ok=False, stage=stage.name, reason=f"{type(exc).__name__}: {exc}")

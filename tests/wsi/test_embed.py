@@ -216,3 +216,23 @@ def test_cuda_path_matches_cpu(lite0):
         np.linalg.norm(cpu.features, axis=1) * np.linalg.norm(gpu.features, axis=1)
     )
     assert cos.min() > 0.98
+
+
+def test_dask_local_cluster_matches_in_process(cohort, tmp_path):
+    pytest.importorskip("distributed")
+    reference = tmp_path / "reference"
+    assert runner.invoke(app, _embed_args(cohort, reference)).exit_code == 1
+    out = tmp_path / "dask"
+    result = runner.invoke(
+        app, [*_embed_args(cohort, out), "--scheduler", "local", "--dask-workers", "2"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "4 slide(s) embedded" in result.output and "2 failed" in result.output
+    assert set(pd.read_csv(out / "failures.csv")["name"]) == {"broken", "nompp"}
+    for ref in (reference / "features").glob("*.h5"):
+        with h5py.File(ref) as a, h5py.File(out / "features" / ref.name) as b:
+            # Dask workers run torch on one thread: same numbers up to summation order
+            np.testing.assert_allclose(a["features"][:], b["features"][:], rtol=1e-4, atol=1e-5)
+            np.testing.assert_array_equal(a["coords"][:], b["coords"][:])
+    again = runner.invoke(app, [*_embed_args(cohort, out), "--scheduler", "local"])
+    assert "0 slide(s) embedded, 4 already done" in again.output
