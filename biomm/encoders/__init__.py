@@ -12,6 +12,7 @@ from typing import Any
 
 from biomm.encoders import image as _image  # noqa: F401  (registers the image encoders)
 from biomm.encoders import mil as _mil  # noqa: F401  (registers the bag aggregators)
+from biomm.encoders import resnet as _resnet  # noqa: F401  (registers resnet18/50)
 from biomm.encoders import vision_language as _vl  # noqa: F401  (registers hf_clip)
 from biomm.encoders.base import Encoder, ImageInput
 from biomm.registries import ENCODERS
@@ -32,7 +33,8 @@ def list_encoders() -> list[str]:
 
     Examples:
         >>> list_encoders()
-        ['abmil', 'efficientnet_lite0', 'hf_clip', 'hf_image', 'mil_max', 'mil_mean']
+        ['abmil', 'efficientnet_lite0', 'hf_clip', 'hf_image', 'mil_max', 'mil_mean', 'resnet18',
+         'resnet50']
     """
     return ENCODERS.names()
 

@@ -33,6 +33,8 @@ def _kwargs(name: str, tiny_vit: str, tiny_clip_folder) -> dict:
         "abmil": {"in_dim": 16, "hidden_dim": 8},
         "mil_mean": {"in_dim": 16},
         "mil_max": {"in_dim": 16},
+        "resnet18": {"weights": None},
+        "resnet50": {"weights": None},
     }
     assert name in table, f"encoder {name!r} has no entry in the contract test: add one"
     return table[name]
@@ -68,3 +70,24 @@ def test_encoder_contract(name, tiny_vit, tiny_clip_folder):
             torch.testing.assert_close(out[1:2], solo)
     assert out.shape == (2, encoder.embed_dim)
     assert torch.isfinite(out).all()
+
+
+def test_resnet_loads_torchvision_layout_weights(tmp_path):
+    from safetensors.torch import save_file
+
+    from biomm.encoders.resnet import ResNetTrunk
+    from biomm.errors import InputError
+
+    torch.manual_seed(0)
+    source = ResNetTrunk(18)
+    state = {f"module.{k}": v for k, v in source.state_dict().items()}  # DataParallel prefix
+    state["fc.weight"] = torch.zeros(1000, 512)  # the classifier is ignored
+    path = tmp_path / "resnet18.safetensors"
+    save_file(state, str(path))
+    encoder = build_encoder("resnet18", weights=str(path))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        torch.testing.assert_close(encoder(x), source.eval()(x))
+    assert len(encoder.describe()["weights_sha256"]) == 64
+    with pytest.raises(InputError, match="do not fit resnet50"):
+        build_encoder("resnet50", weights=str(path))

@@ -121,3 +121,14 @@ def test_missing_and_folder(tmp_path):
 def test_virtual_slide_validates_input():
     with pytest.raises(SlideReadError, match="RGB uint8"):
         VirtualSlide(np.zeros((4, 4), np.float32), mpp=0.5)
+
+
+@pytest.mark.parametrize("backend", ["openslide", "tifffile"])
+def test_thumbnail_survives_a_corrupt_tile(corrupt_tile_slide, backend):
+    slide = open_slide(corrupt_tile_slide, backend)
+    thumb = slide.thumbnail(mpp=2.0)
+    assert slide.thumbnail_bad_chunks >= 1
+    assert thumb.shape == (128, 128, 3)
+    assert (thumb[:64, 64:] == 255).all()  # the corrupt tile's area is left white
+    assert thumb[64:, :].std() > 10  # the rest is real image content
+    slide.read(0, 300, 64, 64)  # the handle still reads after the failure

@@ -122,6 +122,7 @@ def cohort(tmp_path_factory) -> Path:
         mpp=None,
     )
     (root / "slides" / "broken.svs").write_bytes(b"\x00" * 1000)
+    write_corrupt_jpeg_tiff(root / "slides" / "corrupt.tif", synthetic_he_tile(rng, 1024, 0.8))
     slides = sorted(p.name for p in (root / "slides").iterdir())
     pd.DataFrame(
         {
@@ -155,7 +156,7 @@ def test_embed_cli_cohort_failures_and_rerun(cohort, tmp_path):
     out = tmp_path / "features"
     result = runner.invoke(app, _embed_args(cohort, out))
     assert result.exit_code == 1, result.output
-    assert "4 slide(s) embedded" in result.output and "2 failed" in result.output
+    assert "5 slide(s) embedded" in result.output and "2 failed" in result.output
     failures = pd.read_csv(out / "failures.csv").set_index("name")
     assert set(failures.index) == {"broken", "nompp"}
     assert failures.loc["broken", "stage"] == "open"
@@ -169,8 +170,11 @@ def test_embed_cli_cohort_failures_and_rerun(cohort, tmp_path):
     stamp = (out / "features" / "real.h5").stat().st_mtime_ns
     again = runner.invoke(app, [*_embed_args(cohort, out), "--allow-failures"])
     assert again.exit_code == 0
-    assert "0 slide(s) embedded, 4 already done" in again.output
+    assert "0 slide(s) embedded, 5 already done" in again.output
     assert (out / "features" / "real.h5").stat().st_mtime_ns == stamp
+    with h5py.File(out / "features" / "corrupt.h5") as h5:  # the corrupt tile did not stop it
+        assert 0 < h5.attrs["n_bad_tiles"] < len(h5["coords"])
+        assert h5["bad"][:].sum() == h5.attrs["n_bad_tiles"]
 
 
 def test_killed_run_resumes_to_identical_features(cohort, tmp_path):
@@ -191,7 +195,7 @@ def test_killed_run_resumes_to_identical_features(cohort, tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     finished = sorted((killed / "features").glob("*.h5"))
-    assert 1 <= len(finished) < 4, "the run was not killed mid-way"
+    assert 1 <= len(finished) < 5, "the run was not killed mid-way"
     for path in finished:  # whatever looks complete is complete: it opens and has features
         with h5py.File(path) as h5:
             assert h5["features"].shape[0] == h5["coords"].shape[0] > 0
@@ -227,7 +231,7 @@ def test_dask_local_cluster_matches_in_process(cohort, tmp_path):
         app, [*_embed_args(cohort, out), "--scheduler", "local", "--dask-workers", "2"]
     )
     assert result.exit_code == 1, result.output
-    assert "4 slide(s) embedded" in result.output and "2 failed" in result.output
+    assert "5 slide(s) embedded" in result.output and "2 failed" in result.output
     assert set(pd.read_csv(out / "failures.csv")["name"]) == {"broken", "nompp"}
     for ref in (reference / "features").glob("*.h5"):
         with h5py.File(ref) as a, h5py.File(out / "features" / ref.name) as b:
@@ -235,4 +239,4 @@ def test_dask_local_cluster_matches_in_process(cohort, tmp_path):
             np.testing.assert_allclose(a["features"][:], b["features"][:], rtol=1e-4, atol=1e-5)
             np.testing.assert_array_equal(a["coords"][:], b["coords"][:])
     again = runner.invoke(app, [*_embed_args(cohort, out), "--scheduler", "local"])
-    assert "0 slide(s) embedded, 4 already done" in again.output
+    assert "0 slide(s) embedded, 5 already done" in again.output

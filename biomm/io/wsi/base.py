@@ -70,6 +70,8 @@ class Slide(ABC):
         self.objective_power = objective_power
         self.vendor = vendor
         self.properties = dict(properties or {})
+        #: Thumbnail chunks that could not be decoded in the last :meth:`thumbnail` call.
+        self.thumbnail_bad_chunks = 0
         self.mpp_resolution: MppResolution = resolve_mpp(
             metadata=metadata_mpp, objective_power=objective_power, user=mpp, policy=mpp_policy
         )
@@ -244,8 +246,12 @@ class Slide(ABC):
             out[k] = crop if src == size else resize_rgb(np.ascontiguousarray(crop), size, size)
         return out
 
-    def thumbnail(self, mpp: float = 8.0, max_size: int = 4096) -> np.ndarray:
+    def thumbnail(self, mpp: float = 8.0, max_size: int = 4096, chunk: int = 1024) -> np.ndarray:
         """The whole slide at ``mpp`` µm/px (coarser if it would exceed ``max_size`` px).
+
+        Read in chunks of ``chunk`` output pixels, so memory stays bounded on slides without
+        a pyramid; a chunk that cannot be decoded (a corrupt tile) is left white and counted
+        in :attr:`thumbnail_bad_chunks` instead of failing the slide.
 
         Examples:
             >>> from biomm.io.wsi.virtual import VirtualSlide
@@ -257,7 +263,41 @@ class Slide(ABC):
         mpp = max(mpp, base * max(w0, h0) / max_size)
         width = max(1, round(w0 * base / mpp))
         height = max(1, round(h0 * base / mpp))
-        return self.read(0, 0, width, height, mpp=mpp)
+        out = white_canvas(width, height)
+        self.thumbnail_bad_chunks = 0
+        for oy in range(0, height, chunk):
+            for ox in range(0, width, chunk):
+                cw, ch = min(chunk, width - ox), min(chunk, height - oy)
+                self._read_into(out, ox, oy, cw, ch, mpp)
+        if self.thumbnail_bad_chunks and out.min() == 255 and out.max() == 255:
+            raise SlideReadError(
+                "no part of the slide could be decoded for a thumbnail",
+                path=self.path or "<memory>",
+            )
+        return out
+
+    def _read_into(self, out: np.ndarray, ox: int, oy: int, cw: int, ch: int, mpp: float) -> None:
+        """Read one output chunk into ``out``.
+
+        On a decode error the chunk is split in four, down to ~256 source pixels; what still
+        fails stays white and is counted.
+        """
+        scale = mpp / self.require_mpp()
+        try:
+            out[oy : oy + ch, ox : ox + cw] = self.read(
+                round(ox * scale), round(oy * scale), cw, ch, mpp=mpp
+            )
+            return
+        except SlideReadError:
+            _, src_w, src_h = self._source_window(cw, ch, mpp)
+        if max(src_w, src_h) <= 256 or max(cw, ch) <= 1:
+            self.thumbnail_bad_chunks += 1
+            return
+        hw, hh = max(1, cw // 2), max(1, ch // 2)
+        for dy, sh in ((0, hh), (hh, ch - hh)):
+            for dx, sw in ((0, hw), (hw, cw - hw)):
+                if sw > 0 and sh > 0:
+                    self._read_into(out, ox + dx, oy + dy, sw, sh, mpp)
 
     # ---- lifecycle ----------------------------------------------------------------------
 

@@ -98,6 +98,7 @@ class OpenSlideSlide(Slide):
         try:
             rgba = np.asarray(self._handle.read_region((x, y), level, (width, height)))
         except (openslide.OpenSlideError, ValueError) as exc:
+            self._reopen()  # OpenSlide stays in an error state after a failed read
             raise SlideReadError(
                 f"cannot read region x={x} y={y} level={level} size={width}×{height}: {exc}",
                 path=self.path,
@@ -108,6 +109,15 @@ class OpenSlideSlide(Slide):
         out = white_canvas(width, height).astype(np.uint16)
         out = (rgba[..., :3] * alpha + out * (255 - alpha)) // 255
         return out.astype(np.uint8)
+
+    def _reopen(self) -> None:
+        import openslide
+
+        try:
+            self._handle.close()
+            self._handle = openslide.OpenSlide(str(self.path))
+        except (openslide.OpenSlideError, OSError):  # pragma: no cover - file vanished
+            pass
 
     def close(self) -> None:
         """Close the OpenSlide handle."""
