@@ -139,6 +139,40 @@ def load_state_dict(path: str | PathLike[str]) -> dict[str, torch.Tensor]:
     return state
 
 
+def load_weights_into(
+    module: nn.Module, path: str | PathLike[str], *, name: str, ignore_prefix: str
+) -> str:
+    """Load a state dict file into ``module``; every parameter must be found.
+
+    ``module.`` prefixes (DataParallel) are removed and keys starting with ``ignore_prefix``
+    (the classifier) are skipped. Returns the file's SHA-256.
+
+    Raises:
+        InputError: Naming the file when keys are missing or unexpected, or shapes differ.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "w.pt"
+        >>> torch.save({"weight": torch.ones(1, 1), "bias": torch.zeros(1)}, p)
+        >>> len(load_weights_into(nn.Linear(1, 1), p, name="linear", ignore_prefix="fc."))
+        64
+    """
+    path = Path(path)
+    state = {k.removeprefix("module."): v for k, v in load_state_dict(path).items()}
+    state = {k: v for k, v in state.items() if not k.startswith(ignore_prefix)}
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise InputError(f"weights do not fit {name}: {str(exc)[:300]}", path=path) from None
+    missing = [k for k in missing if not k.startswith(ignore_prefix)]
+    if missing or unexpected:
+        raise InputError(
+            f"weights do not fit {name}: missing {missing[:3]}, unexpected {unexpected[:3]}",
+            path=path,
+        )
+    return sha256_file(path)
+
+
 def to_uint8_tiles(tiles: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Tiles as a uint8 ``[B, H, W, 3]`` tensor (from numpy or torch).
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from biomm.encoders.base import Encoder, ImageInput, load_state_dict, sha256_file
+from biomm.encoders.base import Encoder, ImageInput, load_weights_into, sha256_file
 from biomm.encoders.efficientnet_lite import EfficientNetLite0
 from biomm.errors import InputError, MissingDependencyError
 from biomm.registries import ENCODERS
@@ -73,16 +73,10 @@ class EfficientNetLite0Encoder(Encoder):
             self.weights, self.weights_sha256 = "random-init", None
         else:
             path = packaged_lite0_weights() if str(weights) == "imagenet" else Path(weights)
-            state = load_state_dict(path)
-            missing, _ = self.net.load_state_dict(state, strict=False)
-            missing = [k for k in missing if not k.startswith("_fc.")]
-            if missing:
-                raise InputError(
-                    f"weights do not fit efficientnet_lite0: {len(missing)} missing key(s), "
-                    f"e.g. {missing[:3]}",
-                    path=path,
-                )
-            self.weights, self.weights_sha256 = str(weights), sha256_file(path)
+            self.weights = str(weights)
+            self.weights_sha256 = load_weights_into(
+                self.net, path, name="efficientnet_lite0", ignore_prefix="_fc."
+            )
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

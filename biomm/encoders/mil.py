@@ -34,10 +34,14 @@ def _check(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
 
 
 class MILAggregator(Encoder):
-    """Base of bag aggregators (``modality = "wsi"``)."""
+    """Base of bag aggregators (``modality = "wsi"``); parameter-free pools keep ``in_dim``."""
 
     modality = "wsi"
     input = None
+
+    def __init__(self, in_dim: int) -> None:
+        super().__init__()
+        self.embed_dim = in_dim
 
     def forward(  # type: ignore[override]
         self, x: torch.Tensor, mask: torch.Tensor | None = None
@@ -57,10 +61,6 @@ class MeanPool(MILAggregator):
     """
 
     name = "mil_mean"
-
-    def __init__(self, in_dim: int) -> None:
-        super().__init__()
-        self.embed_dim = in_dim
 
     def forward(  # type: ignore[override]
         self, x: torch.Tensor, mask: torch.Tensor | None = None
@@ -83,10 +83,6 @@ class MaxPool(MILAggregator):
     """
 
     name = "mil_max"
-
-    def __init__(self, in_dim: int) -> None:
-        super().__init__()
-        self.embed_dim = in_dim
 
     def forward(  # type: ignore[override]
         self, x: torch.Tensor, mask: torch.Tensor | None = None
@@ -120,8 +116,7 @@ class GatedAttentionMIL(MILAggregator):
     def __init__(
         self, in_dim: int, hidden_dim: int = 128, out_dim: int | None = None, dropout: float = 0.0
     ) -> None:
-        super().__init__()
-        self.embed_dim = out_dim or in_dim
+        super().__init__(out_dim or in_dim)
         self.project = (
             nn.Sequential(nn.Linear(in_dim, self.embed_dim), nn.ReLU(), nn.Dropout(dropout))
             if out_dim

@@ -14,12 +14,11 @@ Examples:
 from __future__ import annotations
 
 from os import PathLike
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from biomm.encoders.base import Encoder, ImageInput, load_state_dict, sha256_file
+from biomm.encoders.base import Encoder, ImageInput, load_weights_into
 from biomm.errors import InputError
 from biomm.registries import ENCODERS
 
@@ -133,22 +132,10 @@ class ResNetEncoder(Encoder):
         if weights is None:
             self.weights, self.weights_sha256 = "random-init", None
         else:
-            path = Path(weights)
-            state = {k.removeprefix("module."): v for k, v in load_state_dict(path).items()}
-            state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-            try:
-                missing, unexpected = self.net.load_state_dict(state, strict=False)
-            except RuntimeError as exc:  # shape mismatches
-                raise InputError(
-                    f"weights do not fit resnet{depth}: {str(exc)[:300]}", path=path
-                ) from None
-            if missing or unexpected:
-                raise InputError(
-                    f"weights do not fit resnet{depth}: missing {missing[:3]}, unexpected "
-                    f"{unexpected[:3]}",
-                    path=path,
-                )
-            self.weights, self.weights_sha256 = str(path), sha256_file(path)
+            self.weights = str(weights)
+            self.weights_sha256 = load_weights_into(
+                self.net, weights, name=f"resnet{depth}", ignore_prefix="fc."
+            )
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
