@@ -129,11 +129,11 @@ class TileBlockDataset(Dataset):
     def __len__(self) -> int:
         return len(self.blocks)
 
-    def _slide(self, reopen: bool = False) -> Slide:
+    def _slide(self) -> Slide:
         if self._given is not None:
             return self._given
         local = self._local
-        if reopen or getattr(local, "handle", None) is None or local.pid != os.getpid():
+        if getattr(local, "handle", None) is None or local.pid != os.getpid():
             assert self.path is not None
             local.handle = open_slide(
                 self.path, self.backend, mpp=self.mpp, mpp_policy=self.mpp_policy
@@ -159,22 +159,15 @@ class TileBlockDataset(Dataset):
         try:
             tiles = self._slide().read_tiles(coords, size, grid.target_mpp)
         except SlideReadError:
+            # read the block's tiles one by one (backends recover from a failed read);
+            # a tile that still cannot be decoded becomes white and is flagged
             tiles = np.empty((len(idx), size, size, 3), np.uint8)
-            # a failed read may leave the handle unusable (OpenSlide's error state): reopen,
-            # then read tile by tile, retrying each failure once on a fresh handle
-            self._slide(reopen=True)
             for k, (x, y) in enumerate(coords):
-                for attempt in range(2):
-                    try:
-                        tiles[k] = self._slide().read(
-                            int(x), int(y), size, size, mpp=grid.target_mpp
-                        )
-                        break
-                    except SlideReadError:
-                        self._slide(reopen=True)
-                        if attempt == 1:
-                            tiles[k] = 255
-                            bad[k] = True
+                try:
+                    tiles[k] = self._slide().read(int(x), int(y), size, size, mpp=grid.target_mpp)
+                except SlideReadError:
+                    tiles[k] = 255
+                    bad[k] = True
         return {"indices": idx, "tiles": torch.from_numpy(tiles), "bad": torch.from_numpy(bad)}
 
 
