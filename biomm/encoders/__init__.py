@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from biomm.encoders import ecg as _ecg  # noqa: F401  (registers resnet1d*/vit1d_*)
 from biomm.encoders import image as _image  # noqa: F401  (registers the image encoders)
 from biomm.encoders import mil as _mil  # noqa: F401  (registers the bag aggregators)
 from biomm.encoders import resnet as _resnet  # noqa: F401  (registers resnet18/50)
+from biomm.encoders import text as _text  # noqa: F401  (registers hf_text)
 from biomm.encoders import vision_language as _vl  # noqa: F401  (registers hf_clip)
 from biomm.encoders.base import Encoder, ImageInput
 from biomm.registries import ENCODERS
@@ -33,8 +35,9 @@ def list_encoders() -> list[str]:
 
     Examples:
         >>> list_encoders()
-        ['abmil', 'efficientnet_lite0', 'hf_clip', 'hf_image', 'mil_max', 'mil_mean', 'resnet18',
-         'resnet50']
+        ['abmil', 'efficientnet_lite0', 'hf_clip', 'hf_image', 'hf_text', 'mil_max', 'mil_mean',
+         'resnet18', 'resnet1d18', 'resnet1d34', 'resnet1d50', 'resnet50', 'vit1d_base',
+         'vit1d_small', 'vit1d_tiny']
     """
     return ENCODERS.names()
 

@@ -35,6 +35,13 @@ def _kwargs(name: str, tiny_vit: str, tiny_clip_folder) -> dict:
         "mil_max": {"in_dim": 16},
         "resnet18": {"weights": None},
         "resnet50": {"weights": None},
+        "resnet1d18": {"in_leads": 12, "width": 8},
+        "resnet1d34": {"in_leads": 12, "width": 8},
+        "resnet1d50": {"in_leads": 12, "width": 8},
+        "vit1d_tiny": {"in_leads": 12, "patch": 25, "depth": 2},
+        "vit1d_small": {"in_leads": 12, "patch": 25, "depth": 1},
+        "vit1d_base": {"in_leads": 12, "patch": 25, "depth": 1},
+        "hf_text": {"model": "minilm", "pooling": "mean", "proj_dim": 16},
     }
     assert name in table, f"encoder {name!r} has no entry in the contract test: add one"
     return table[name]
@@ -53,9 +60,25 @@ def test_encoder_contract(name, tiny_vit, tiny_clip_folder):
     assert isinstance(encoder, torch.nn.Module)
     assert encoder.embed_dim > 0
     info = encoder.describe()
-    assert info["encoder"].startswith(name) and info["modality"] in {"image", "wsi"}
+    assert info["encoder"].startswith(name)
+    assert info["modality"] in {"image", "wsi", "ecg", "text"}
     with torch.inference_mode():
-        if encoder.modality == "image":
+        if encoder.modality == "ecg":
+            encoder.eval()
+            x = torch.randn(2, 12, 1000)
+            present = torch.ones(2, 12, dtype=torch.bool)
+            present[1, 6:] = False
+            out = encoder(x, present)
+            # an absent lead's values never matter, and any length works
+            x_changed = x.clone()
+            x_changed[1, 6:] = float("nan")
+            torch.testing.assert_close(encoder(x_changed, present), out)
+            assert encoder(torch.randn(1, 12, 1370)).shape == (1, encoder.embed_dim)
+        elif encoder.modality == "text":
+            out = encoder(["sinus rhythm", "atrial fibrillation with rapid ventricular response"])
+            single = encoder(["sinus rhythm"])
+            torch.testing.assert_close(single, out[:1], atol=1e-5, rtol=1e-4)  # padding-free
+        elif encoder.modality == "image":
             assert encoder.input is not None
             tiles = torch.randint(0, 255, (2, 40, 40, 3), dtype=torch.uint8)
             out = encoder(encoder.preprocess(tiles))
