@@ -189,4 +189,4 @@ def test_lead_name_spellings_and_unknown_channels():
 
 def test_unknown_extension(tmp_path):
     with pytest.raises(ECGReadError, match="unknown ECG format"):
-        read_ecg(Path(tmp_path / "ecg.dcm"))
+        read_ecg(Path(tmp_path / "ecg.scp"))  # SCP-ECG: not supported

@@ -1,4 +1,4 @@
-"""ECG readers: WFDB, GE MUSE XML, NumPy and CSV → :class:`ECG` (mV, canonical leads).
+"""ECG readers: WFDB, DICOM, GE MUSE XML, NumPy and CSV → :class:`ECG` (mV, canonical leads).
 
 Examples:
     >>> import tempfile, numpy as np
@@ -15,6 +15,7 @@ import base64
 import contextlib
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from biomm.errors import ECGReadError
+from biomm.io.ecg.dicom import is_dicom_file, nan_counts, read_dicom_ecg
+from biomm.io.ecg.leads import canonical_lead
 from biomm.io.ecg.record import ECG
 
 #: Factors from a unit string to millivolts.
@@ -36,7 +39,8 @@ _UNIT_TO_MV = {
     "volts": 1e3,
     "nv": 1e-6,
 }
-_FORMATS = ("auto", "wfdb", "muse", "npy", "csv")
+_FORMATS = ("auto", "wfdb", "dicom", "muse", "npy", "csv")
+_ON_TRUNCATED = ("error", "read")
 
 
 def _unit_factor(unit: str | None, path: Path) -> float:
@@ -47,24 +51,32 @@ def _unit_factor(unit: str | None, path: Path) -> float:
 
 
 def detect_format(path: Path) -> str:
-    """The reader for ``path`` from its extension (a WFDB record may omit ``.hea``).
+    """The reader for ``path`` from its extension, or the DICOM magic for other files.
+
+    A WFDB record may omit ``.hea``; a DICOM file may have no extension (``DICM`` at byte 128).
 
     Examples:
         >>> detect_format(Path("rec/100.hea")), detect_format(Path("muse.xml"))
         ('wfdb', 'muse')
+        >>> detect_format(Path("ecg.dcm"))
+        'dicom'
     """
     suffix = path.suffix.lower()
     if suffix == ".hea" or path.with_name(path.name + ".hea").exists():
         return "wfdb"
+    if suffix in (".dcm", ".dicom"):
+        return "dicom"
     if suffix == ".xml":
         return "muse"
     if suffix in (".npy", ".npz"):
         return "npy"
     if suffix in (".csv", ".txt", ".tsv"):
         return "csv"
+    if is_dicom_file(path):
+        return "dicom"
     raise ECGReadError(
-        f"unknown ECG format {suffix or '(no extension)'!r}; supported: WFDB (.hea), GE MUSE "
-        "(.xml), NumPy (.npy/.npz), CSV",
+        f"unknown ECG format {suffix or '(no extension)'!r}; supported: WFDB (.hea), DICOM "
+        "(.dcm), GE MUSE (.xml), NumPy (.npy/.npz), CSV",
         path=path,
     )
 
@@ -76,27 +88,51 @@ def read_ecg(
     leads: Sequence[str] | None = None,
     units: str = "mV",
     format: str = "auto",
+    on_truncated: str = "error",
 ) -> ECG:
     """Read an ECG record.
 
     Args:
-        path: The record (WFDB header or record name, MUSE XML, ``.npy``/``.npz``, CSV).
-        fs: Sampling rate, required for NumPy and CSV without a time column.
+        path: The record (WFDB header or record name, single- or multi-segment; DICOM ECG
+            waveform; MUSE XML; ``.npy``/``.npz``; CSV).
+        fs: Sampling rate, required for NumPy and CSV without a time column, and for a WFDB
+            header without one (a WFDB header that has one must agree with it).
         leads: Lead names for NumPy arrays (default: the 12 standard leads in order).
         units: Units of NumPy/CSV values (``mV``, ``uV``, ``V``).
-        format: ``auto`` or one of ``wfdb``, ``muse``, ``npy``, ``csv``.
+        format: ``auto`` or one of ``wfdb``, ``dicom``, ``muse``, ``npy``, ``csv``.
+        on_truncated: For a WFDB signal file shorter than its header says: ``error``
+            (default) or ``read`` (the samples present, noted in ``meta["truncated"]``).
 
     Raises:
         ECGReadError: Naming the file and the reason.
+
+    Examples:
+        >>> import tempfile
+        >>> from biomm.demo.synthetic import synthetic_ecg, write_wfdb
+        >>> stem = Path(tempfile.mkdtemp()) / "rec"
+        >>> write_wfdb(stem, synthetic_ecg(np.random.default_rng(0), 500, 2.0, 60, 0), 500, [])
+        >>> ecg = read_ecg(stem)
+        >>> ecg.fs, ecg.signal.shape, ecg.meta["format"]
+        (500.0, (12, 1000), 'wfdb')
     """
     path = Path(path)
     if format not in _FORMATS:
         raise ECGReadError(f"unknown format {format!r}; expected one of {_FORMATS}", path=path)
+    if on_truncated not in _ON_TRUNCATED:
+        raise ECGReadError(
+            f"on_truncated must be one of {_ON_TRUNCATED}, got {on_truncated!r}", path=path
+        )
     kind = detect_format(path) if format == "auto" else format
     if kind != "wfdb" and not path.is_file():
         raise ECGReadError("file not found", path=path)
-    reader = {"wfdb": _read_wfdb, "muse": _read_muse, "npy": _read_numpy, "csv": _read_csv}[kind]
-    return reader(path, fs=fs, leads=leads, units=units)
+    reader = {
+        "wfdb": _read_wfdb,
+        "dicom": _read_dicom,
+        "muse": _read_muse,
+        "npy": _read_numpy,
+        "csv": _read_csv,
+    }[kind]
+    return reader(path, fs=fs, leads=leads, units=units, on_truncated=on_truncated)
 
 
 def _header_meta(comments: Sequence[str]) -> dict[str, Any]:
@@ -116,32 +152,297 @@ def _header_meta(comments: Sequence[str]) -> dict[str, Any]:
     return meta
 
 
-def _read_wfdb(path: Path, **_: Any) -> ECG:
+#: Samples per block of bytes of each WFDB storage format, to count the samples a signal file
+#: holds. The FLAC formats (508, 516, 524) are compressed and are not counted.
+_WFDB_PACKING = {
+    "8": (1, 1),
+    "16": (1, 2),
+    "24": (1, 3),
+    "32": (1, 4),
+    "61": (1, 2),
+    "80": (1, 1),
+    "160": (1, 2),
+    "212": (2, 3),
+    "310": (3, 4),
+    "311": (3, 4),
+}
+
+
+@dataclass
+class _Segment:
+    """One single-segment WFDB record, in mV."""
+
+    names: list[str]
+    signal: np.ndarray  # [samples, signals] float64 mV
+    fs: float | None
+    fs_declared: bool
+    units_assumed: list[str]
+    truncated: dict[str, Any] | None
+    comments: list[str]
+
+
+def _header_lines(hea: Path, where: Path) -> list[list[str]]:
+    """The fields of each non-comment line of a WFDB header."""
+    try:
+        text = hea.read_text(encoding="latin-1")
+    except OSError as exc:
+        raise ECGReadError(f"unreadable WFDB header {hea.name}: {exc}", path=where) from None
+    lines = [
+        line.split()
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not lines:
+        raise ECGReadError(f"WFDB header {hea.name} has no record line", path=where)
+    return lines
+
+
+def _frames_on_disk(stem: Path, header: Any, where: Path) -> tuple[int, str] | None:
+    """The fewest whole frames any signal file of ``header`` holds, and that file's name."""
+    n_sig = header.n_sig
+    offsets = header.byte_offset or [None] * n_sig
+    per_frame = header.samps_per_frame or [1] * n_sig
+    by_file: dict[str, list[int]] = {}
+    for k, name in enumerate(header.file_name):
+        by_file.setdefault(name, []).append(k)
+    fewest: tuple[int, str] | None = None
+    for name, signals in by_file.items():
+        packing = _WFDB_PACKING.get(str(header.fmt[signals[0]]))
+        if packing is None:  # compressed (FLAC) or null signals: wfdb checks them itself
+            continue
+        file = stem.parent / name
+        if not file.is_file():
+            raise ECGReadError(f"WFDB signal file missing: {name}", path=where)
+        per_block, block_bytes = packing
+        n_bytes = max(file.stat().st_size - int(offsets[signals[0]] or 0), 0)
+        frames = n_bytes * per_block // block_bytes // sum(int(per_frame[k] or 1) for k in signals)
+        if fewest is None or frames < fewest[0]:
+            fewest = (frames, name)
+    return fewest
+
+
+def _read_wfdb_segment(stem: Path, where: Path, on_truncated: str) -> _Segment:
+    """Read one single-segment record (a whole record or a segment of a multi-segment one)."""
     import wfdb
 
-    stem = path.with_suffix("") if path.suffix.lower() == ".hea" else path
-    if not stem.with_name(stem.name + ".hea").is_file():
-        raise ECGReadError("WFDB header (.hea) not found", path=path)
+    hea = stem.with_name(stem.name + ".hea")
+    if not hea.is_file():
+        raise ECGReadError(f"WFDB header not found: {hea.name}", path=where)
+    lines = _header_lines(hea, where)
     try:
-        record = wfdb.rdrecord(str(stem), physical=True)
+        header = wfdb.rdheader(str(stem))
+    except Exception as exc:  # wfdb raises many types on malformed headers
+        raise ECGReadError(
+            f"unreadable WFDB record ({type(exc).__name__}: {exc})", path=where
+        ) from None
+    sampto, truncated = None, None
+    expected = int(header.sig_len or 0)
+    fewest = _frames_on_disk(stem, header, where) if header.n_sig and expected else None
+    if fewest is not None and fewest[0] < expected:
+        found, file = fewest
+        if on_truncated == "error" or found == 0:
+            hint = "; pass on_truncated='read' to read them" if found else ""
+            raise ECGReadError(
+                f"signal file {file} is truncated: the header says {expected} samples per "
+                f"signal, the file holds {found}{hint}",
+                path=where,
+            )
+        sampto, truncated = found, {"file": file, "expected": expected, "found": found}
+    try:
+        record = wfdb.rdrecord(str(stem), physical=True, sampto=sampto)
     except FileNotFoundError as exc:
         raise ECGReadError(
-            f"WFDB signal file missing: {Path(str(exc.filename)).name}", path=path
+            f"WFDB signal file missing: {Path(str(exc.filename)).name}", path=where
         ) from None
     except Exception as exc:  # wfdb raises many types on malformed headers and data
         raise ECGReadError(
-            f"unreadable WFDB record ({type(exc).__name__}: {exc})", path=path
+            f"unreadable WFDB record ({type(exc).__name__}: {exc})", path=where
         ) from None
-    if record.p_signal is None or record.fs is None:
-        raise ECGReadError("WFDB record has no physical signal or sampling rate", path=path)
-    units = record.units or ["mV"] * record.n_sig
-    channels = {
-        name: record.p_signal[:, k] * _unit_factor(units[k], path)
-        for k, name in enumerate(record.sig_name)
-    }
-    meta = _header_meta(record.comments or [])
+    if record.p_signal is None or not record.n_sig:
+        raise ECGReadError(f"WFDB record {stem.name} has no signals", path=where)
+    declared = [  # the gain field of a signal line is "gain(baseline)/units"
+        k + 1 < len(lines) and len(lines[k + 1]) > 2 and "/" in lines[k + 1][2]
+        for k in range(record.n_sig)
+    ]
+    units = [
+        unit if ok else "mV"
+        for unit, ok in zip(record.units or [None] * record.n_sig, declared, strict=True)
+    ]
+    signal = np.empty_like(record.p_signal)
+    for k, unit in enumerate(units):
+        signal[:, k] = record.p_signal[:, k] * _unit_factor(unit, where)
+    return _Segment(
+        names=[str(n) for n in record.sig_name],
+        signal=signal,
+        fs=float(record.fs) if record.fs else None,
+        fs_declared=len(lines[0]) >= 3,
+        units_assumed=[n for n, ok in zip(record.sig_name, declared, strict=True) if not ok],
+        truncated=truncated,
+        comments=list(record.comments or []),
+    )
+
+
+def _read_multi_segment(
+    stem: Path, where: Path, on_truncated: str, fs_declared: bool
+) -> tuple[_Segment, dict[str, Any]]:
+    """Merge the segments of a multi-segment record; gaps (``~``) become NaN."""
+    import wfdb
+
+    try:
+        master = wfdb.rdheader(str(stem))
+    except Exception as exc:  # wfdb raises many types on malformed headers
+        raise ECGReadError(
+            f"unreadable WFDB multi-segment header ({type(exc).__name__}: {exc})", path=where
+        ) from None
+    seg_names = [str(n) for n in master.seg_name]
+    seg_lens = [int(n) for n in master.seg_len]
+    variable = bool(seg_lens) and seg_lens[0] == 0
+    names: list[str] | None = None
+    if variable:
+        try:
+            names = [str(n) for n in wfdb.rdheader(str(stem.parent / seg_names[0])).sig_name]
+        except Exception as exc:  # a missing or malformed layout header
+            raise ECGReadError(
+                f"unreadable layout segment {seg_names[0]} ({type(exc).__name__}: {exc})",
+                path=where,
+            ) from None
+        if len(set(names)) != len(names):
+            raise ECGReadError(f"layout {seg_names[0]} names a signal twice: {names}", path=where)
+    pairs = list(zip(seg_names, seg_lens, strict=True))[1 if variable else 0 :]
+    total = sum(n for _, n in pairs)
+    signal: np.ndarray | None = None
+    start, gaps, truncated, assumed, n_read = 0, [], [], [], 0
+    for name, length in pairs:
+        if name == "~":
+            gaps.append([start, start + length])
+            start += length
+            continue
+        seg = _read_wfdb_segment(stem.parent / name, where, on_truncated)
+        if fs_declared and seg.fs_declared and seg.fs and not np.isclose(seg.fs, master.fs):
+            raise ECGReadError(
+                f"segment {name} is sampled at {seg.fs:g} Hz, the record at {master.fs:g} Hz",
+                path=where,
+            )
+        n = len(seg.signal)
+        if n != length and not (seg.truncated and n < length):
+            raise ECGReadError(
+                f"segment {name} holds {n} samples, the master header says {length}", path=where
+            )
+        if names is None:
+            names = seg.names
+        if variable:
+            unknown = [s for s in seg.names if s not in names]
+            if unknown:
+                raise ECGReadError(
+                    f"segment {name} has signals {unknown} that the layout does not list",
+                    path=where,
+                )
+            columns = [names.index(s) for s in seg.names]
+        elif len(seg.names) != len(names):
+            raise ECGReadError(
+                f"fixed-layout segment {name} has {len(seg.names)} signals, not {len(names)}",
+                path=where,
+            )
+        else:
+            columns = list(range(len(names)))
+        if signal is None:
+            signal = np.full((total, len(names)), np.nan)
+        signal[start : start + n, columns] = seg.signal
+        if seg.truncated:
+            truncated.append({"segment": name, **seg.truncated})
+        assumed += [s for s in seg.units_assumed if s not in assumed]
+        start += length
+        n_read += 1
+    if signal is None or names is None:
+        raise ECGReadError("multi-segment record has no signal segment (only gaps)", path=where)
+    merged = _Segment(
+        names=names,
+        signal=signal,
+        fs=float(master.fs) if master.fs else None,
+        fs_declared=True,
+        units_assumed=assumed,
+        truncated=None,
+        comments=list(master.comments or []),
+    )
+    info = {"layout": "variable" if variable else "fixed", "segments": n_read, "gaps": gaps}
+    if truncated:
+        info["truncated"] = truncated
+    return merged, info
+
+
+def _wfdb_rate(declared: bool, header_fs: float | None, fs: float | None, path: Path) -> float:
+    if declared and header_fs:
+        if fs is not None and not np.isclose(float(fs), header_fs):
+            raise ECGReadError(
+                f"fs={fs:g} conflicts with the header's sampling frequency {header_fs:g} Hz",
+                path=path,
+            )
+        return header_fs
+    if fs is None:
+        raise ECGReadError(
+            "the WFDB header gives no sampling frequency (WFDB software would assume 250 Hz); "
+            "pass fs=... to read it",
+            path=path,
+        )
+    return float(fs)
+
+
+def _named_channels(names: Sequence[str], signal: np.ndarray, path: Path) -> dict[str, Any]:
+    channels: dict[str, Any] = {}
+    for k, name in enumerate(names):
+        if name in channels:
+            if canonical_lead(name) is not None:
+                raise ECGReadError(f"lead {name} is given twice (signal {k + 1})", path=path)
+            name = f"{name} (signal {k + 1})"  # two unrecognised signals with one name
+        channels[name] = signal[:, k]
+    return channels
+
+
+def _read_wfdb(
+    path: Path, *, fs: float | None = None, on_truncated: str = "error", **_: Any
+) -> ECG:
+    """WFDB single- or multi-segment record.
+
+    Repairs and checks, each recorded in ``meta``:
+
+    * no sampling frequency on the record line: an error unless ``fs`` is given
+      (``meta["fs_source"] = "caller"``); WFDB software silently assumes 250 Hz;
+    * no units on a signal line: mV, as the WFDB header format specifies
+      (``meta["units_assumed_mv"]`` lists those signals);
+    * a signal file shorter than the header says: an error, or with ``on_truncated="read"``
+      the whole frames present (``meta["truncated"]``: file, expected and found samples);
+    * invalid samples (the format's reserved value) and multi-segment gaps (``~``) stay NaN
+      (``meta["nan_samples"]`` per lead, ``meta["gaps"]`` as ``[start, stop)`` samples);
+    * variable-layout multi-segment records are merged by signal name, each segment converted
+      from its own units, so segments in µV and mV mix correctly.
+    """
+    stem = path.with_suffix("") if path.suffix.lower() == ".hea" else path
+    hea = stem.with_name(stem.name + ".hea")
+    if not hea.is_file():
+        raise ECGReadError("WFDB header (.hea) not found", path=path)
+    record_line = _header_lines(hea, path)[0]
+    info: dict[str, Any] = {}
+    if "/" in record_line[0]:
+        seg, info = _read_multi_segment(stem, path, on_truncated, len(record_line) >= 3)
+    else:
+        seg = _read_wfdb_segment(stem, path, on_truncated)
+        if seg.truncated:
+            info["truncated"] = [seg.truncated]
+    rate = _wfdb_rate(len(record_line) >= 3, seg.fs, fs, path)
+    meta = _header_meta(seg.comments)
     meta["format"] = "wfdb"
-    return ECG.from_leads(channels, float(record.fs), meta=meta, path=path)
+    meta.update(info)
+    if len(record_line) < 3:
+        meta["fs_source"] = "caller"
+    if seg.units_assumed:
+        meta["units_assumed_mv"] = seg.units_assumed
+    ecg = ECG.from_leads(_named_channels(seg.names, seg.signal, path), rate, meta=meta, path=path)
+    ecg.meta["nan_samples"] = nan_counts(ecg)
+    return ecg
+
+
+def _read_dicom(path: Path, **_: Any) -> ECG:
+    return read_dicom_ecg(path)
 
 
 def _text(node: Any, tag: str) -> str | None:

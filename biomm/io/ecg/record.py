@@ -101,7 +101,7 @@ class ECG:
         for k, lead in enumerate(LEADS_12):
             if lead in named:
                 signal[k] = named[lead]
-                present[k] = True
+                present[k] = bool(np.isfinite(named[lead]).any())  # an all-NaN lead is absent
         info = dict(meta or {})
         info["recorded_leads"] = recorded
         if unknown:
