@@ -47,7 +47,7 @@ def baseline_convert(paths: list[Path], fs: float, n_samples: int) -> tuple[floa
     for path in paths:
         record = wfdb.rdrecord(str(path))
         x = record.p_signal.T
-        x = scipy.signal.resample(x, int(round(x.shape[1] * fs / record.fs)), axis=1)
+        x = scipy.signal.resample(x, round(x.shape[1] * fs / record.fs), axis=1)
         out.append(x[:, :n_samples].astype(np.float32))
     return time.perf_counter() - start, out
 
@@ -61,7 +61,9 @@ def timed_convert(paths: list[Path], out: Path, profile: str, workers: int) -> f
     return time.perf_counter() - start
 
 
-def training_reads(store: ECGStore, paths: list[Path], fs: float, batches: int) -> tuple[float, float]:
+def training_reads(
+    store: ECGStore, paths: list[Path], fs: float, batches: int
+) -> tuple[float, float]:
     rng = np.random.default_rng(0)
     start = time.perf_counter()
     for _ in range(batches):
@@ -82,8 +84,12 @@ def zeroshot_rate(store: ECGStore, n: int) -> float:
     from biomm.zeroshot import ZeroShotClassifier
 
     torch.manual_seed(0)
-    model = MERLModel({"name": "resnet1d18", "kwargs": {}}, {"model": "minilm", "pooling": "mean"}, proj_dim=256).eval()
-    clf = ZeroShotClassifier(model.encode_text, ["normal ECG", "atrial fibrillation", "ST elevation"])
+    model = MERLModel(
+        {"name": "resnet1d18", "kwargs": {}}, {"model": "minilm", "pooling": "mean"}, proj_dim=256
+    ).eval()
+    clf = ZeroShotClassifier(
+        model.encode_text, ["normal ECG", "atrial fibrillation", "ST elevation"]
+    )
     x = torch.from_numpy(np.asarray(store.signals[:n], dtype=np.float32))
     with torch.inference_mode():
         model.encode_ecg(x[:8])  # warm-up
@@ -111,13 +117,21 @@ def main() -> None:
         fast, slow = training_reads(store, paths, profile.fs, batches=50)
         rate = zeroshot_rate(store, min(256, args.records))
     n = args.records
-    print(f"records: {n} × 12 leads × 10 s at {args.source_fs} Hz → profile {args.profile!r} "
-          f"({profile.fs:g} Hz, {profile.n_samples} samples)")
-    print(f"convert baseline (rdrecord + FFT resample): {n / base:8.1f} records/s")
-    print(f"convert biomm, 1 worker:                    {n / one:8.1f} records/s  ratio {base / one:.2f}x")
-    print(f"convert biomm, {args.workers} workers:                   {n / many:8.1f} records/s  ratio {base / many:.2f}x")
-    print(f"training reads from the store:              {50 * 64 / fast:8.0f} records/s  "
-          f"ratio {slow / fast:.0f}x vs re-reading WFDB")
+    print(
+        f"records: {n} × 12 leads × 10 s at {args.source_fs} Hz → profile {args.profile!r} "
+        f"({profile.fs:g} Hz, {profile.n_samples} samples)"
+    )
+    rows = [
+        ("convert baseline (rdrecord + FFT resample)", n / base, ""),
+        ("convert biomm, 1 worker", n / one, f"ratio {base / one:.2f}x"),
+        (f"convert biomm, {args.workers} workers", n / many, f"ratio {base / many:.2f}x"),
+    ]
+    for label, value, ratio in rows:
+        print(f"{label:<44}{value:8.1f} records/s  {ratio}")
+    print(
+        f"training reads from the store:              {50 * 64 / fast:8.0f} records/s  "
+        f"ratio {slow / fast:.0f}x vs re-reading WFDB"
+    )
     print(f"zero-shot (ResNet1d-18, CPU, batch 64):     {rate:8.1f} ECGs/s")
 
 

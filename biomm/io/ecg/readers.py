@@ -221,14 +221,24 @@ def _frames_on_disk(stem: Path, header: Any, where: Path) -> tuple[int, str] | N
     return fewest
 
 
-def _read_wfdb_segment(stem: Path, where: Path, on_truncated: str) -> _Segment:
-    """Read one single-segment record (a whole record or a segment of a multi-segment one)."""
+def _rdrecord_if_complete(stem: Path) -> Any:
+    """``wfdb.rdrecord`` when it reads every sample the header declares, else None."""
     import wfdb
 
-    hea = stem.with_name(stem.name + ".hea")
-    if not hea.is_file():
-        raise ECGReadError(f"WFDB header not found: {hea.name}", path=where)
-    lines = _header_lines(hea, where)
+    try:
+        record = wfdb.rdrecord(str(stem), physical=True)
+    except Exception:  # any failure is diagnosed by the slow path
+        return None
+    expected = int(record.sig_len or 0)
+    if record.p_signal is None or (expected and len(record.p_signal) != expected):
+        return None
+    return record
+
+
+def _rdrecord_checked(stem: Path, where: Path, on_truncated: str) -> tuple[Any, Any]:
+    """Read a record after checking its header and signal files; clear errors otherwise."""
+    import wfdb
+
     try:
         header = wfdb.rdheader(str(stem))
     except Exception as exc:  # wfdb raises many types on malformed headers
@@ -258,6 +268,19 @@ def _read_wfdb_segment(stem: Path, where: Path, on_truncated: str) -> _Segment:
         raise ECGReadError(
             f"unreadable WFDB record ({type(exc).__name__}: {exc})", path=where
         ) from None
+    return record, truncated
+
+
+def _read_wfdb_segment(stem: Path, where: Path, on_truncated: str) -> _Segment:
+    """Read one single-segment record (a whole record or a segment of a multi-segment one)."""
+    hea = stem.with_name(stem.name + ".hea")
+    if not hea.is_file():
+        raise ECGReadError(f"WFDB header not found: {hea.name}", path=where)
+    lines = _header_lines(hea, where)
+    record = _rdrecord_if_complete(stem)  # the fast path: one header parse, complete data
+    truncated = None
+    if record is None:  # diagnose: malformed header, missing or truncated signal file
+        record, truncated = _rdrecord_checked(stem, where, on_truncated)
     if record.p_signal is None or not record.n_sig:
         raise ECGReadError(f"WFDB record {stem.name} has no signals", path=where)
     declared = [  # the gain field of a signal line is "gain(baseline)/units"
