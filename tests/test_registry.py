@@ -41,6 +41,8 @@ def test_project_registries_are_distinct_and_named():
 
 def test_every_registered_factory_is_documented():
     """Contract over every registered implementation (grows as encoders, fusions land)."""
+    import biomm.ecg.experiment
+    import biomm.encoders
     import biomm.io.wsi  # noqa: F401  (registers the slide backends)
     from biomm.registries import ALL_REGISTRIES
 
@@ -50,3 +52,16 @@ def test_every_registered_factory_is_documented():
             assert callable(factory)
             assert (factory.__doc__ or "").strip(), f"{registry.kind} {name!r} has no docstring"
             assert "Examples:" in factory.__doc__, f"{registry.kind} {name!r} lacks an example"
+
+
+def test_every_registered_prompt_set_is_valid():
+    """Contract over the prompt-set registry: each builds a valid set with prompts per class."""
+    from biomm.registries import PROMPT_SETS
+    from biomm.zeroshot.prompts import get_prompt_set
+
+    assert PROMPT_SETS.names(), "no prompt set registered"
+    for name in PROMPT_SETS.names():
+        prompts = get_prompt_set(name)
+        described = prompts.descriptions("knowledge")
+        assert len(prompts.class_names) >= 2
+        assert all(described[c] for c in prompts.class_names), f"{name}: a class lacks knowledge"

@@ -116,6 +116,40 @@ def profiles() -> None:
     typer.echo(frame_to_text(pd.DataFrame(rows)))
 
 
+@ecg_app.command("synth")
+def synth(
+    out: Annotated[Path, typer.Argument(help="Output folder (new, or a previous synth).")],
+    patients: Annotated[int, typer.Option("--patients", "-n", min=22, help="Records.")] = 600,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    fs: Annotated[float, typer.Option(help="Sampling rate of the records (Hz).")] = 500.0,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs in pretrain.yaml.")] = 30,
+) -> None:
+    """Write a synthetic 12-lead ECG cohort with reports, a prompt set and a CPU config.
+
+    Classes are physiological (rate, rhythm irregularity, QRS width, ST deviation, voltage,
+    axis, PR interval); reports are varied machine-report text; classes.yaml describes the
+    classes in other words for zero-shot prompts. Then run the printed commands.
+
+    Example usage:
+
+    \b
+        biomm ecg synth ecg-exp -n 600
+    """
+    from biomm.ecg.experiment import write_synthetic_experiment
+
+    try:
+        paths = write_synthetic_experiment(out, patients, seed=seed, fs=fs, epochs=epochs)
+    except BiommError as exc:
+        raise fail_usage(exc) from None
+    typer.echo(f"{patients} synthetic ECGs with reports -> {paths['manifest']}")
+    typer.echo("next:")
+    typer.echo(f"  biomm ecg pretrain --config {paths['config']}")
+    typer.echo(
+        f"  biomm ecg zeroshot --model {out / 'run' / 'model'} --cohort {paths['manifest']} "
+        f"--classes {paths['classes']} --split test --out {out / 'zeroshot'}"
+    )
+
+
 @ecg_app.command("convert")
 def convert(
     manifest: Annotated[Path, typer.Argument(help="Cohort manifest with an ecg column.")],

@@ -185,7 +185,7 @@ class PairedECGText(Dataset):
 
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         signal, present = self.store.get(int(self.rows[k]))
-        return torch.from_numpy(signal), torch.from_numpy(present.copy()), int(self.text_index[k])
+        return torch.from_numpy(signal), torch.from_numpy(present), int(self.text_index[k])
 
 
 def cosine_schedule(total_steps: int, warmup_steps: int) -> Callable[[int], float]:

@@ -389,7 +389,7 @@ class ECGStore:
                 + (f": {reason}" if isinstance(reason, str) else ""),
                 path=self.path,
             )
-        return np.asarray(self.signals[row], dtype=np.float32), np.asarray(self.present[row])
+        return np.array(self.signals[row], dtype=np.float32), np.array(self.present[row])
 
 
 def cohort_sources(cohort: Any, modality: str = "ecg") -> list[ECGSource]:

@@ -283,7 +283,11 @@ def _register_resnet(depth: int) -> None:
     def build(**kwargs: Any) -> ResNet1dEncoder:
         return ResNet1dEncoder(depth=depth, **kwargs)
 
-    build.__doc__ = f"1-D ResNet-{depth} ECG encoder (see :class:`ResNet1dEncoder`)."
+    build.__doc__ = (
+        f"1-D ResNet-{depth} ECG encoder (see :class:`ResNet1dEncoder`).\n\n"
+        "Examples:\n    >>> from biomm.encoders import build_encoder\n"
+        f"    >>> build_encoder('resnet1d{depth}', width=8).name\n    'resnet1d{depth}'\n"
+    )
     ENCODERS.add(f"resnet1d{depth}", build)
 
 
@@ -291,7 +295,11 @@ def _register_vit(size: str) -> None:
     def build(**kwargs: Any) -> ViT1dEncoder:
         return ViT1dEncoder(size=size, **kwargs)
 
-    build.__doc__ = f"1-D ViT-{size} ECG encoder (see :class:`ViT1dEncoder`)."
+    build.__doc__ = (
+        f"1-D ViT-{size} ECG encoder (see :class:`ViT1dEncoder`).\n\n"
+        "Examples:\n    >>> from biomm.encoders import build_encoder\n"
+        f"    >>> build_encoder('vit1d_{size}', depth=1).name\n    'vit1d_{size}'\n"
+    )
     ENCODERS.add(f"vit1d_{size}", build)
 
 

@@ -14,13 +14,15 @@ A prompt set is data (YAML or a registered name), shared by every modality::
 
 Two prompt modes: ``names`` uses only the templates filled with class names; ``knowledge``
 adds the class's descriptions, its knowledge-file entries and the expander's output (the
-CKEPE idea from MERL: clinical knowledge at test time).
+CKEPE idea from MERL: clinical knowledge at test time), each written through
+``knowledge_template`` (default ``"{name}: {text}"``, so the class name stays in every
+knowledge prompt; ``"{text}"`` uses the descriptions alone).
 
 Examples:
     >>> spec = {"classes": ["normal", {"name": "af", "descriptions": ["x"]}]}
     >>> ps = PromptSet.model_validate(spec)
     >>> ps.class_names, ps.descriptions("knowledge")
-    (['normal', 'af'], {'normal': [], 'af': ['x']})
+    (['normal', 'af'], {'normal': [], 'af': ['af: x']})
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class PromptSet(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     templates: list[str] = Field(default_factory=lambda: ["{}"])
+    knowledge_template: str = "{name}: {text}"
     knowledge: str | None = None
     expand: str | None = None
     classes: list[ClassPrompt]
@@ -71,6 +74,17 @@ class PromptSet(BaseModel):
     def _bare_names(cls, value: Any) -> Any:
         if isinstance(value, list):
             return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("knowledge_template")
+    @classmethod
+    def _knowledge_placeholder(cls, value: str) -> str:
+        if "{text}" not in value:
+            raise ValueError(f"knowledge_template needs a '{{text}}' placeholder: {value!r}")
+        try:
+            value.format(name="", text="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"knowledge_template {value!r}: only {{name}} and {{text}}") from exc
         return value
 
     @field_validator("templates")
@@ -110,7 +124,8 @@ class PromptSet(BaseModel):
             InputError: When a class's knowledge code is unknown.
 
         Examples:
-            >>> ps = PromptSet(classes=[ClassPrompt(name="a", descriptions=["d"])])
+            >>> ps = PromptSet(classes=[ClassPrompt(name="a", descriptions=["d"])],
+            ...                knowledge_template="{text}")
             >>> ps.descriptions("names"), ps.descriptions("knowledge", lambda n, d: [n + "!"])
             ({'a': []}, {'a': ['d', 'a!']})
         """
@@ -125,7 +140,9 @@ class PromptSet(BaseModel):
                 texts += list(knowledge.descriptions([c.code])[c.code])
             if expander is not None:
                 texts += [str(t) for t in expander(c.name, list(texts))]
-            out[c.name] = list(dict.fromkeys(t.strip() for t in texts if t and t.strip()))
+            texts = [t.strip() for t in texts if t and t.strip()]
+            texts = [self.knowledge_template.format(name=c.name, text=t) for t in texts]
+            out[c.name] = list(dict.fromkeys(texts))
         return out
 
     def classifier(
@@ -232,6 +249,11 @@ def load_callable(spec: str) -> Callable[..., Any]:
     return fn
 
 
+def _register_builtin_prompt_sets() -> None:
+    """Import the modules that register prompt sets (kept lazy: they import modality code)."""
+    import biomm.ecg.experiment  # noqa: F401
+
+
 def get_prompt_set(spec: str | PathLike[str] | dict[str, Any] | PromptSet) -> PromptSet:
     """A prompt set from a registered name, a YAML file, a dict or a :class:`PromptSet`.
 
@@ -249,6 +271,7 @@ def get_prompt_set(spec: str | PathLike[str] | dict[str, Any] | PromptSet) -> Pr
             return _resolve_codes(PromptSet.model_validate(spec))
         except (ValidationError, ValueError) as exc:
             raise ConfigError(_validation_message(exc)) from None
+    _register_builtin_prompt_sets()
     text = str(spec)
     if Path(text).suffix.lower() in (".yaml", ".yml", ".json") or Path(text).is_file():
         return PromptSet.from_yaml(text)

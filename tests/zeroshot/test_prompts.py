@@ -34,12 +34,13 @@ def test_yaml_prompt_set_with_knowledge_codes_and_expander(tmp_path):
     assert ps.class_names == [afib.name, "normal ECG"]
     assert ps.label_columns == {afib.name: "AFIB", "normal ECG": "NORM"}
     knowledge = ps.descriptions("knowledge")
-    assert knowledge[afib.name][: len(afib.descriptions)] == list(afib.descriptions)
+    prefixed = [f"{afib.name}: {d}" for d in afib.descriptions]
+    assert knowledge[afib.name][: len(afib.descriptions)] == prefixed
     assert knowledge[afib.name][-2:] == [
-        f"{afib.name} (expanded)",
-        f"{len(afib.descriptions)} known",
+        f"{afib.name}: {afib.name} (expanded)",
+        f"{afib.name}: {len(afib.descriptions)} known",
     ]
-    assert knowledge["normal ECG"][0] == "no abnormality"
+    assert knowledge["normal ECG"][0] == "normal ECG: no abnormality"
     assert ps.descriptions("names") == {afib.name: [], "normal ECG": []}
 
 
@@ -61,6 +62,8 @@ def test_knowledge_prompts_change_the_class_embedding():
         ({"classes": ["a", "a"]}, "repeat"),
         ({"classes": ["a"], "templates": ["no placeholder"]}, "placeholder"),
         ({"classes": ["a"], "colour": 1}, "colour"),
+        ({"classes": ["a"], "knowledge_template": "{name} only"}, "text"),
+        ({"classes": ["a"], "knowledge_template": "{text} {other}"}, "only"),
     ],
 )
 def test_invalid_prompt_sets_are_config_errors(spec, message):
