@@ -19,6 +19,11 @@ ground-truth parameters), and :func:`ecg_features` measures hand-crafted feature
 signal (rate, RR variability, QRS width, ST levels, voltages, axis, PR) for sanity checks and
 feature baselines.
 
+This module holds the signal generator and the cohort writer; the class vocabulary lives in
+:mod:`biomm.ecg.synthetic_classes`, the reports and zero-shot descriptions in
+:mod:`biomm.ecg.synthetic_reports`, the feature measurement in :mod:`biomm.ecg.ecg_features`
+and the WFDB writer in :mod:`biomm.io.ecg.writers`. Their public names are re-exported here.
+
 Examples:
     >>> rng = np.random.default_rng(0)
     >>> signal, params = generate_ecg("atrial_fibrillation", rng=rng)
@@ -42,11 +47,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import signal as sps
 from scipy.special import expit
 
+from biomm.ecg.ecg_features import _SQRT3_2, _TERRITORY_LEADS, FEATURE_NAMES, ecg_features
+from biomm.ecg.synthetic_classes import COMPATIBLE_FINDINGS, ECG_CLASSES, _check_labels
+from biomm.ecg.synthetic_reports import REPORT_PHRASES, ZEROSHOT_CLASSES, generate_report
 from biomm.errors import InputError
 from biomm.io.ecg.leads import LEADS_12
+from biomm.io.ecg.writers import write_wfdb16
 from biomm.utils.atomic import atomic_path, atomic_write_table
 
 __all__ = [
@@ -62,71 +70,6 @@ __all__ = [
     "sample_ecg_params",
     "write_wfdb16",
 ]
-
-#: The diagnostic classes, in the order of the multi-hot label vector.
-ECG_CLASSES: tuple[str, ...] = (
-    "normal",
-    "sinus_tachycardia",
-    "sinus_bradycardia",
-    "atrial_fibrillation",
-    "bundle_branch_block",
-    "st_elevation",
-    "st_depression",
-    "left_ventricular_hypertrophy",
-    "left_axis_deviation",
-    "low_voltage",
-    "first_degree_av_block",
-)
-
-#: Secondary findings that may accompany each primary class (physiologically compatible).
-COMPATIBLE_FINDINGS: dict[str, tuple[str, ...]] = {
-    "normal": (),
-    "sinus_tachycardia": ("st_depression", "low_voltage", "left_axis_deviation"),
-    "sinus_bradycardia": (
-        "first_degree_av_block",
-        "left_axis_deviation",
-        "left_ventricular_hypertrophy",
-    ),
-    "atrial_fibrillation": (
-        "left_axis_deviation",
-        "st_depression",
-        "bundle_branch_block",
-        "low_voltage",
-    ),
-    "bundle_branch_block": ("first_degree_av_block", "left_axis_deviation", "atrial_fibrillation"),
-    "st_elevation": ("sinus_tachycardia", "sinus_bradycardia", "first_degree_av_block"),
-    "st_depression": ("sinus_tachycardia", "left_axis_deviation", "atrial_fibrillation"),
-    "left_ventricular_hypertrophy": (
-        "left_axis_deviation",
-        "first_degree_av_block",
-        "sinus_bradycardia",
-        "atrial_fibrillation",
-    ),
-    "left_axis_deviation": (
-        "left_ventricular_hypertrophy",
-        "first_degree_av_block",
-        "bundle_branch_block",
-        "atrial_fibrillation",
-    ),
-    "low_voltage": ("sinus_tachycardia", "atrial_fibrillation"),
-    "first_degree_av_block": (
-        "sinus_bradycardia",
-        "left_axis_deviation",
-        "bundle_branch_block",
-        "left_ventricular_hypertrophy",
-    ),
-}
-
-# Pairs that can never be on one record (rhythm exclusivity, opposite findings).
-_EXCLUSIVE = (
-    {"sinus_tachycardia", "sinus_bradycardia", "atrial_fibrillation"},
-    {"atrial_fibrillation", "first_degree_av_block"},
-    {"st_elevation", "st_depression"},
-    {"left_ventricular_hypertrophy", "low_voltage"},
-    {"left_ventricular_hypertrophy", "bundle_branch_block"},
-    {"bundle_branch_block", "st_elevation"},
-    {"bundle_branch_block", "st_depression"},
-)
 
 # Canonical order in which the class modifiers are applied to the base (normal) parameters.
 _APPLY_ORDER = (
@@ -148,14 +91,8 @@ _APPLY_ORDER = (
 # and a proximity gain (chest electrodes sit close to the heart and record larger voltages).
 _CHEST_ANGLE_DEG = np.array([115.0, 95.0, 75.0, 60.0, 30.0, 0.0])
 _CHEST_GAIN = np.array([1.1, 1.6, 1.7, 1.6, 1.3, 1.0])
-_SQRT3_2 = math.sqrt(3.0) / 2.0
-
-#: Lead groups used for ST territories and voltages (indices into the canonical 12 leads).
-_TERRITORY_LEADS = {
-    "anterior": (6, 7, 8, 9),  # V1–V4
-    "inferior": (1, 2, 5),  # II, III, aVF
-    "lateral": (0, 4, 10, 11),  # I, aVL, V5, V6
-}
+# The ST territories' lead groups (_TERRITORY_LEADS) and _SQRT3_2 come from ecg_features, so
+# the generator and the measurement agree on them.
 # Unit directions of the injury current for each ST territory (x left, y inferior, z anterior).
 _ST_DIRECTION = {
     "anterior": (0.17, -0.10, 0.98),
@@ -253,24 +190,6 @@ _AUDIT = (
     "fs",
     "duration_s",
 )
-
-
-def _check_labels(labels: Sequence[str]) -> list[str]:
-    labels = [labels] if isinstance(labels, str) else list(labels)
-    if not labels:
-        raise InputError("at least one ECG class is needed")
-    unknown = [c for c in labels if c not in ECG_CLASSES]
-    if unknown:
-        raise InputError(f"unknown ECG class(es) {unknown}; known: {', '.join(ECG_CLASSES)}")
-    if len(set(labels)) != len(labels):
-        raise InputError(f"ECG class given twice in {labels}")
-    if "normal" in labels and len(labels) > 1:
-        raise InputError(f"'normal' cannot be combined with another finding: {labels}")
-    for group in _EXCLUSIVE:
-        clash = group.intersection(labels)
-        if len(clash) > 1:
-            raise InputError(f"incompatible ECG findings on one record: {sorted(clash)}")
-    return labels
 
 
 def _base_params(rng: np.random.Generator) -> dict[str, Any]:
@@ -778,423 +697,6 @@ def generate_ecg(
     return signal, out
 
 
-# ---- reports --------------------------------------------------------------------------------
-
-# Phrasings per finding; a phrase with a condition is only used when it applies.
-_PHRASES: dict[str, tuple[tuple[str, str | None], ...]] = {
-    "normal": (
-        ("Normal ECG", None),
-        ("Normal electrocardiogram", None),
-        ("Within normal limits", None),
-        ("Normal tracing", None),
-        ("WNL", None),
-    ),
-    "sinus_tachycardia": (
-        ("Sinus tachycardia", None),
-        ("Sinus tach", None),
-        ("Sinus tachycardia, rate > 100", None),
-    ),
-    "sinus_bradycardia": (
-        ("Sinus bradycardia", None),
-        ("Sinus brady", None),
-        ("Marked sinus bradycardia", "hr<45"),
-    ),
-    "atrial_fibrillation": (
-        ("Atrial fibrillation", None),
-        ("A-fib", None),
-        ("AF", None),
-        ("Atrial fibrillation with rapid ventricular response", "hr>100"),
-        ("Atrial fibrillation with RVR", "hr>100"),
-        ("Atrial fibrillation with controlled ventricular response", "hr<=100"),
-    ),
-    "bundle_branch_block": (
-        ("Left bundle branch block", None),
-        ("Left bundle-branch block", None),
-        ("LBBB", None),
-        ("Complete left bundle branch block", None),
-        ("IVCD, consistent with LBBB", None),
-    ),
-    "st_elevation": (
-        ("ST elevation, consider anterior injury or acute infarct", "anterior"),
-        ("Anterior ST elevation", "anterior"),
-        ("ST elevation in V1-V4", "anterior"),
-        ("Acute anterior infarct", "anterior"),
-        ("ST elevation, consider inferior injury or acute infarct", "inferior"),
-        ("Inferior ST elevation", "inferior"),
-        ("ST elevation in II, III, aVF", "inferior"),
-        ("Acute inferior infarct", "inferior"),
-        ("STEMI", None),
-        ("ST elevation", None),
-    ),
-    "st_depression": (
-        ("ST depression", None),
-        ("Lateral ST depression", None),
-        ("ST depression, consider subendocardial injury", None),
-        ("Diffuse ST depression", None),
-        ("ST-segment depression in lateral leads", None),
-        ("ST dep, possible ischemia", None),
-    ),
-    "left_ventricular_hypertrophy": (
-        ("Left ventricular hypertrophy", None),
-        ("LVH", None),
-        ("LVH by voltage criteria", None),
-        ("Voltage criteria for left ventricular hypertrophy", None),
-        ("Left ventricular hypertrophy with repolarization abnormality", "strain"),
-        ("LVH with secondary repolarization abnormality", "strain"),
-    ),
-    "left_axis_deviation": (
-        ("Left axis deviation", None),
-        ("LAD", None),
-        ("Left axis deviation, possible left anterior fascicular block", None),
-        ("Abnormal left axis deviation", None),
-        ("Left anterior fascicular block", None),
-    ),
-    "low_voltage": (
-        ("Low QRS voltages", None),
-        ("Low voltage QRS", None),
-        ("Low QRS voltages in limb and precordial leads", None),
-        ("Generalized low QRS voltage", None),
-        ("Low voltage, consider pericardial effusion", None),
-    ),
-    "first_degree_av_block": (
-        ("1st degree A-V block", None),
-        ("First degree AV block", None),
-        ("1st degree AVB", None),
-        ("Prolonged PR interval", None),
-        ("First degree atrioventricular block", None),
-    ),
-}
-
-#: Every phrasing a report may use for each class (all conditions), for checks and analyses.
-REPORT_PHRASES: dict[str, tuple[str, ...]] = {
-    cls: tuple(text for text, _ in _PHRASES[cls]) for cls in ECG_CLASSES
-}
-
-_RHYTHM_SINUS = ("Sinus rhythm", "Normal sinus rhythm", "Sinus rhythm", "NSR")
-_MILD = {"sinus_tachycardia", "sinus_bradycardia", "left_axis_deviation", "first_degree_av_block"}
-_INCIDENTAL_ANY = (
-    "Unconfirmed report",
-    "No previous ECGs available",
-    "When compared with previous ECG, no significant change",
-    "Confirmed by physician",
-    "Clinical correlation suggested",
-    "Lead placement verified",
-)
-_INCIDENTAL_NOISE = {
-    "wander": ("Baseline wander", "Baseline wander in lead(s) V1, V2", "Baseline drift"),
-    "emg": ("Muscle artifact", "Artifact present", "Somatic tremor artifact"),
-    "mains": ("AC noise", "Powerline interference", "{hz} Hz interference"),
-}
-
-
-def _applies(condition: str | None, p: Mapping[str, Any]) -> bool:
-    hr = float(p.get("realised_hr_bpm", p.get("heart_rate_bpm", 75.0)))
-    territory = p.get("st_territory", "none")
-    return {
-        None: True,
-        "hr>100": hr > 100,
-        "hr<=100": hr <= 100,
-        "hr<45": hr < 45,
-        "anterior": territory == "anterior",
-        "inferior": territory == "inferior",
-        "strain": bool(p.get("lvh_strain", False)),
-    }[condition]
-
-
-def generate_report(
-    labels: str | Sequence[str], params: Mapping[str, Any], rng: np.random.Generator
-) -> str:
-    """Write a machine-style free-text ECG report for a record.
-
-    A rhythm statement, one phrase per finding (chosen among several wordings and
-    abbreviations, consistent with the record's rate, ST territory and strain), an overall
-    statement (Normal/Borderline/Abnormal ECG, sometimes left out), and sometimes incidental
-    remarks (artefacts that the record really has, comparison notes), in varied order,
-    separators and case.
-
-    Args:
-        labels: The record's classes.
-        params: The record's parameters (from :func:`generate_ecg`).
-        rng: Random generator.
-
-    Raises:
-        InputError: On an unknown or incompatible class.
-
-    Examples:
-        >>> rng = np.random.default_rng(0)
-        >>> _, p = generate_ecg("bundle_branch_block", duration_s=2.0, rng=rng)
-        >>> texts = {generate_report(["bundle_branch_block"], p, rng) for _ in range(20)}
-        >>> len(texts) > 5, all("bundle" in t.lower() or "lbbb" in t.lower() for t in texts)
-        (True, True)
-    """
-    labels = _check_labels(labels)
-
-    def pick(cls: str) -> str:
-        options = [t for t, cond in _PHRASES[cls] if _applies(cond, params)]
-        return str(options[rng.integers(len(options))])
-
-    rhythm_cls = next(
-        (
-            c
-            for c in ("atrial_fibrillation", "sinus_tachycardia", "sinus_bradycardia")
-            if c in labels
-        ),
-        None,
-    )
-    rhythm = pick(rhythm_cls) if rhythm_cls else str(rng.choice(_RHYTHM_SINUS))
-    findings = [pick(c) for c in labels if c not in ("normal", rhythm_cls)]
-    rng.shuffle(findings)
-    if "first_degree_av_block" in labels and rng.random() < 0.3:  # "Sinus rhythm with 1st…"
-        avb = next(f for f in findings if f in REPORT_PHRASES["first_degree_av_block"])
-        findings.remove(avb)
-        rhythm = f"{rhythm} with {avb[0].lower()}{avb[1:]}"
-    if "normal" in labels:
-        summary: str | None = pick("normal")
-    elif set(labels) <= _MILD:
-        summary = "Borderline ECG" if rng.random() < 0.8 else None
-    else:
-        summary = "Abnormal ECG" if rng.random() < 0.75 else None
-
-    extras: list[str] = []
-    if float(params.get("wander_mv", 0.0)) > 0.13 and rng.random() < 0.6:
-        extras.append(str(rng.choice(_INCIDENTAL_NOISE["wander"])))
-    if float(params.get("emg_mv", 0.0)) > 0.018 and rng.random() < 0.6:
-        extras.append(str(rng.choice(_INCIDENTAL_NOISE["emg"])))
-    if float(params.get("mains_mv", 0.0)) > 0 and rng.random() < 0.6:
-        hz = int(params.get("mains_hz", 50))
-        extras.append(str(rng.choice(_INCIDENTAL_NOISE["mains"])).format(hz=hz))
-    if rng.random() < 0.35:
-        extras.append(str(rng.choice(_INCIDENTAL_ANY)))
-
-    body = findings + extras
-    rng.shuffle(body)
-    statements = [rhythm, *body] if rng.random() < 0.85 else [*body, rhythm]
-    if summary:
-        statements.append(summary)
-    style = rng.random()
-    if style < 0.6:
-        text = ". ".join(statements) + ("." if rng.random() < 0.7 else "")
-    elif style < 0.8:
-        text = "\n".join(statements)
-    else:
-        text = "; ".join(statements)
-    return text.upper() if rng.random() < 0.1 else text
-
-
-#: Zero-shot prompts: a readable name and knowledge-style descriptions per class, worded
-#: differently from every report phrase (no description appears in any report).
-ZEROSHOT_CLASSES: dict[str, dict[str, Any]] = {
-    "normal": {
-        "name": "normal ECG",
-        "descriptions": (
-            "a regular rhythm between 60 and 100 beats per minute with an upright P wave "
-            "before every narrow QRS complex",
-            "normal conduction times, a frontal axis between minus 30 and plus 90 degrees and "
-            "a flat isoelectric segment after each QRS complex",
-            "no disturbance of rhythm, conduction, voltage or repolarisation",
-        ),
-    },
-    "sinus_tachycardia": {
-        "name": "sinus tachycardia",
-        "descriptions": (
-            "a regular rhythm driven by the sinus node at more than 100 beats per minute",
-            "every QRS complex is preceded by a normal P wave but the rate is fast",
-            "short RR intervals with preserved conduction from atria to ventricles",
-        ),
-    },
-    "sinus_bradycardia": {
-        "name": "sinus bradycardia",
-        "descriptions": (
-            "a regular rhythm driven by the sinus node at fewer than 60 beats per minute",
-            "long RR intervals with a normal P wave ahead of each QRS complex",
-            "a slow heart rate with otherwise normal impulse conduction",
-        ),
-    },
-    "atrial_fibrillation": {
-        "name": "atrial fibrillation",
-        "descriptions": (
-            "an irregularly irregular ventricular rhythm with absent P waves",
-            "chaotic atrial activity visible as fine fibrillatory oscillations of the baseline",
-            "RR intervals that change randomly from beat to beat with no repeating pattern",
-        ),
-    },
-    "bundle_branch_block": {
-        "name": "left bundle branch block",
-        "descriptions": (
-            "a QRS complex lasting 120 ms or longer with a broad notched R wave in leads I, "
-            "aVL, V5 and V6",
-            "delayed activation of the left ventricle with a deep QS complex in V1 and no "
-            "septal q wave in the lateral leads",
-            "secondary repolarisation changes pointing opposite to the main QRS deflection",
-        ),
-    },
-    "st_elevation": {
-        "name": "ST elevation",
-        "descriptions": (
-            "the segment between the QRS complex and the T wave sits above the baseline in "
-            "neighbouring leads",
-            "a J point raised by at least 0.1 mV in two contiguous leads, a sign of transmural "
-            "myocardial injury",
-            "an acute coronary occlusion pattern with reciprocal changes in opposing leads",
-        ),
-    },
-    "st_depression": {
-        "name": "ST depression",
-        "descriptions": (
-            "the segment between the QRS complex and the T wave sits below the baseline in "
-            "leads with tall R waves",
-            "horizontal or downsloping lowering of the J point suggesting subendocardial ischaemia",
-            "ischaemic repolarisation change in the lateral leads with a reciprocal rise in aVR",
-        ),
-    },
-    "left_ventricular_hypertrophy": {
-        "name": "left ventricular hypertrophy",
-        "descriptions": (
-            "tall R waves in the left chest leads and deep S waves in the right chest leads",
-            "increased QRS amplitude where the S wave in V1 plus the R wave in V5 or V6 "
-            "exceeds 3.5 mV",
-            "a thickened left ventricular wall that produces large electrical forces",
-        ),
-    },
-    "left_axis_deviation": {
-        "name": "left axis deviation",
-        "descriptions": (
-            "the mean frontal QRS vector points upwards and to the left, beyond minus 30 degrees",
-            "a QRS complex mainly positive in lead I and mainly negative in leads II and aVF",
-            "a superiorly directed electrical axis, typical of a block in the anterior fascicle",
-        ),
-    },
-    "low_voltage": {
-        "name": "low QRS voltage",
-        "descriptions": (
-            "small QRS complexes, under 0.5 mV in every limb lead and under 1 mV in every "
-            "chest lead",
-            "reduced electrical amplitude as seen with pericardial fluid, obesity or "
-            "infiltrative heart disease",
-            "diminished size of ventricular depolarisation in all leads",
-        ),
-    },
-    "first_degree_av_block": {
-        "name": "first degree AV block",
-        "descriptions": (
-            "a PR interval longer than 200 ms with every P wave conducted to the ventricles",
-            "slowed conduction through the atrioventricular node with a constant long PR interval",
-            "delayed atrioventricular conduction without dropped beats",
-        ),
-    },
-}
-
-
-# ---- feature measurement --------------------------------------------------------------------
-
-#: Names of the features :func:`ecg_features` returns, in order.
-FEATURE_NAMES: tuple[str, ...] = (
-    "heart_rate_bpm",
-    "rr_cv",
-    "qrs_ms",
-    "pr_ms",
-    "p_mv",
-    "st_anterior_mv",
-    "st_inferior_mv",
-    "st_lateral_mv",
-    "sokolow_mv",
-    "limb_qrs_mv",
-    "chest_qrs_mv",
-    "axis_deg",
-)
-
-
-def ecg_features(signal: np.ndarray, fs: float) -> dict[str, float]:
-    """Measure hand-crafted features of a 12-lead ECG (canonical order, mV).
-
-    Band-pass filters (0.5–40 Hz), detects QRS complexes on the 8–25 Hz energy of I, II and
-    V1–V6, builds a median beat, and measures on it: QRS onset/offset (first and last sample
-    within ±140 ms of the detection where the smoothed spatial velocity exceeds 15 % of its
-    peak and four times its median, capped at half the peak), PR
-    baseline, ST level 60 ms after the J point per territory (anterior
-    V1–V4, inferior II/III/aVF, lateral I/aVL/V5/V6), Sokolow–Lyon voltage, largest limb and
-    chest QRS peak-to-peak, frontal axis from net QRS area in I and aVF, and the P wave (largest
-    deflection of II before the QRS; PR from its peak + 50 ms). Rate and RR variability come
-    from the detected beats.
-
-    Args:
-        signal: ``[12, T]`` array in mV.
-        fs: Sampling rate in Hz.
-
-    Returns:
-        A dict with the keys of :data:`FEATURE_NAMES` (NaN when fewer than 3 beats are found).
-
-    Raises:
-        InputError: When the array is not ``[12, T]`` or shorter than 2 s.
-
-    Examples:
-        >>> sig, p = generate_ecg("sinus_bradycardia", rng=np.random.default_rng(2))
-        >>> f = ecg_features(sig, 500.0)
-        >>> abs(f["heart_rate_bpm"] - p["realised_hr_bpm"]) < 3
-        True
-    """
-    x = np.asarray(signal, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] != 12:
-        raise InputError(f"expected a [12, samples] ECG array, got shape {x.shape}")
-    if x.shape[1] < 2 * fs:
-        raise InputError(f"ECG too short for feature measurement: {x.shape[1] / fs:.2f} s < 2 s")
-    nan = dict.fromkeys(FEATURE_NAMES, float("nan"))
-    x = np.nan_to_num(x)
-    sos = sps.butter(2, [0.5, min(40.0, 0.45 * fs)], btype="band", fs=fs, output="sos")
-    filt = sps.sosfiltfilt(sos, x, axis=1)
-    # QRS detection on 8–25 Hz energy of the independent leads (T waves and hum fall outside)
-    sos_qrs = sps.butter(2, [8.0, min(25.0, 0.45 * fs)], btype="band", fs=fs, output="sos")
-    energy = (sps.sosfiltfilt(sos_qrs, x[[0, 1, 6, 7, 8, 9, 10, 11]], axis=1) ** 2).sum(axis=0)
-    width = max(1, int(0.06 * fs))
-    energy = np.convolve(energy, np.ones(width) / width, "same")
-    peaks, _ = sps.find_peaks(
-        energy, distance=int(0.26 * fs), height=0.25 * np.percentile(energy, 99.5)
-    )
-    if len(peaks) < 3:
-        return nan
-    rr = np.diff(peaks) / fs
-    out = dict(nan)
-    out["heart_rate_bpm"] = float(60.0 / rr.mean())
-    out["rr_cv"] = float(rr.std() / rr.mean())
-
-    pre, post = int(0.45 * fs), int(0.6 * fs)
-    usable = peaks[(peaks >= pre) & (peaks + post < filt.shape[1])]
-    if len(usable) == 0:
-        return out
-    beat = np.median(np.stack([filt[:, k - pre : k + post] for k in usable]), axis=0)
-    bvel = np.sqrt((np.diff(beat[[0, 1, 6, 7, 8, 9, 10, 11]], axis=1) ** 2).sum(axis=0))
-    box = max(1, int(0.008 * fs))
-    bvel = np.convolve(bvel, np.ones(box) / box, "same")
-    lo, hi = pre - int(0.14 * fs), pre + int(0.14 * fs)
-    peak = float(bvel[lo:hi].max())
-    level = min(max(0.15 * peak, 4.0 * float(np.median(bvel))), 0.5 * peak)
-    above = np.flatnonzero(bvel[lo:hi] > level)
-    onset, offset = lo + int(above[0]), lo + int(above[-1]) + 1
-    out["qrs_ms"] = float((offset - onset) / fs * 1000.0)
-
-    base_lo = max(0, onset - int(0.03 * fs))
-    baseline = beat[:, base_lo : max(base_lo + 1, onset - int(0.01 * fs))].mean(axis=1)
-    rel = beat - baseline[:, None]
-    st_at = min(offset + int(0.06 * fs), rel.shape[1] - 1)
-    st = rel[:, st_at]
-    for name, leads in _TERRITORY_LEADS.items():
-        out[f"st_{name}_mv"] = float(st[list(leads)].mean())
-    qrs = rel[:, onset : offset + 1]
-    out["sokolow_mv"] = float(-qrs[6].min() + max(qrs[10].max(), qrs[11].max()))
-    out["limb_qrs_mv"] = float(np.ptp(qrs[:6], axis=1).max())
-    out["chest_qrs_mv"] = float(np.ptp(qrs[6:], axis=1).max())
-    out["axis_deg"] = float(math.degrees(math.atan2(qrs[5].sum() / _SQRT3_2, qrs[0].sum())))
-
-    p_lo = max(0, onset - int(min(0.33, 0.5 * float(np.median(rr))) * fs))
-    p_hi = onset - int(0.05 * fs)
-    if p_hi > p_lo:
-        seg = rel[1, p_lo:p_hi]
-        k = int(np.argmax(np.abs(seg)))
-        out["p_mv"] = float(seg[k])
-        out["pr_ms"] = float((onset - (p_lo + k)) / fs * 1000.0 + 50.0)
-    return out
-
-
 # ---- the cohort -----------------------------------------------------------------------------
 
 _WRITE_MODES = ("wfdb", "npz", "npy")
@@ -1227,52 +729,6 @@ def _draw_labels(
     if options and rng.random() < secondary_prob:
         labels.append(str(options[rng.integers(len(options))]))
     return labels
-
-
-def _fs_text(fs: float) -> str:
-    return str(int(fs)) if float(fs).is_integer() else repr(float(fs))
-
-
-def write_wfdb16(
-    stem: str | PathLike[str], signal: np.ndarray, fs: float, comments: Sequence[str] = ()
-) -> None:
-    """Write a 12-lead ``[12, T]`` mV signal as a WFDB record (format 16, 1 µV per step).
-
-    Writes ``stem.dat`` (interleaved little-endian int16) and then ``stem.hea``, each
-    atomically, so a reader never sees a header without its data. Equivalent to
-    ``wfdb.wrsamp`` with ``fmt=16, adc_gain=1000`` but about 20× faster, which matters when
-    writing thousands of records. Values beyond ±32.767 mV are clipped (−32768 is the WFDB
-    missing-sample code); NaN is written as missing.
-
-    Raises:
-        InputError: When the signal is not ``[12, T]``.
-
-    Examples:
-        >>> import tempfile, wfdb
-        >>> stem = Path(tempfile.mkdtemp()) / "r1"
-        >>> write_wfdb16(stem, np.full((12, 100), 0.5, np.float32), 500.0, ["dx: normal"])
-        >>> rec = wfdb.rdrecord(str(stem))
-        >>> rec.sig_name[:3], float(rec.p_signal[0, 0]), rec.comments
-        (['I', 'II', 'III'], 0.5, ['dx: normal'])
-    """
-    stem = Path(stem)
-    x = np.asarray(signal, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] != len(LEADS_12):
-        raise InputError(f"expected a [12, samples] signal, got shape {x.shape}", path=stem)
-    missing = ~np.isfinite(x)
-    digital = np.clip(np.round(np.where(missing, 0.0, x) * 1000.0), -32767, 32767).astype("<i2")
-    digital[missing] = -32768
-    lines = [f"{stem.name} {x.shape[0]} {_fs_text(fs)} {x.shape[1]}"]
-    for k, name in enumerate(LEADS_12):
-        first = int(digital[k, 0]) if x.shape[1] else 0
-        checksum = int(digital[k].astype(np.int64).sum()) % 65536
-        lines.append(f"{stem.name}.dat 16 1000.0(0)/mV 16 0 {first} {checksum} 0 {name}")
-    lines += [f"# {c}" for c in comments]
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(stem.with_name(stem.name + ".dat")) as tmp:
-        tmp.write_bytes(np.ascontiguousarray(digital.T).tobytes())
-    with atomic_path(stem.with_name(stem.name + ".hea")) as tmp:
-        tmp.write_text("\n".join(lines) + "\n", encoding="ascii")
 
 
 def _write_record(
