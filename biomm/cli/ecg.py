@@ -234,6 +234,8 @@ def pretrain(
         summary = run(cfg)
     except BiommError as exc:
         raise fail_usage(exc) from None
+    if summary.get("rank", 0) != 0:
+        return  # under torchrun only the first process reports
     last = summary["history"][-1] if summary["history"] else {}
     typer.echo(
         f"trained on {summary['counts']['train']} records ({summary['counts']['val']} val) in "

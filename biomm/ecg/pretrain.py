@@ -235,6 +235,30 @@ def _split_rows(
     return np.flatnonzero(train), np.flatnonzero(val), counts
 
 
+class _GatherWithGrad(torch.autograd.Function):
+    """All-gather along dim 0 whose backward sums the gradients of every rank (reduce-scatter).
+
+    Every rank computes the contrastive loss over the global batch, so a rank's embeddings get
+    gradient from all ranks' losses; DDP then averages parameter gradients as usual.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        world = torch.distributed.get_world_size()
+        out = tensor.new_empty((world * tensor.shape[0], *tensor.shape[1:]))
+        gather = getattr(torch.distributed, "all_gather_single", None)  # torch ≥ 2.13 name
+        (gather or torch.distributed.all_gather_into_tensor)(out, tensor.contiguous())
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        world = torch.distributed.get_world_size()
+        mine = grad.new_empty((grad.shape[0] // world, *grad.shape[1:]))
+        scatter = getattr(torch.distributed, "reduce_scatter_single", None)  # torch ≥ 2.13 name
+        (scatter or torch.distributed.reduce_scatter_tensor)(mine, grad.contiguous())
+        return mine
+
+
 class _Distributed:
     """The torchrun/DDP context (inactive in a single process)."""
 
@@ -253,9 +277,7 @@ class _Distributed:
         return self.rank == 0
 
     def gather(self, tensor: torch.Tensor) -> torch.Tensor:
-        from torch.distributed.nn.functional import all_gather
-
-        return torch.cat(all_gather(tensor), dim=0)
+        return _GatherWithGrad.apply(tensor)
 
     def mean(self, value: float) -> float:
         if not self.active:
@@ -422,6 +444,7 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - started, 1),
         "device": str(device),
         "world_size": dist.world,
+        "rank": dist.rank,
     }
 
 

@@ -206,3 +206,36 @@ def test_zero_shot_auroc_on_held_out_synthetic_patients(tmp_path):
     assert modes["knowledge"]["classes_scored"] >= 5
     assert modes["knowledge"]["macro_auroc"] >= 0.85
     assert modes["knowledge"]["macro_auroc"] >= modes["names"]["macro_auroc"] - 0.01
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_on_cpu(tmp_path):
+    """DDP path: torchrun with the gloo backend, embeddings gathered across processes."""
+    import subprocess
+    import sys
+
+    _invoke("ecg", "synth", tmp_path / "exp", "-n", "66", "--epochs", "2")
+    config = tmp_path / "exp" / "pretrain.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["ecg_encoder"]["kwargs"]["width"] = 8
+    data.update(batch_size=8, proj_dim=16, progress=False)
+    config.write_text(yaml.safe_dump(data))
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "biomm",
+        "ecg",
+        "pretrain",
+        "--config",
+        str(config),
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("trained on") == 1  # only rank 0 reports
+    history = pd.read_csv(tmp_path / "exp" / "run" / "history.csv")
+    assert len(history) == 2 and np.isfinite(history["train_loss"]).all()
+    assert (tmp_path / "exp" / "run" / "model" / "model.safetensors").is_file()
