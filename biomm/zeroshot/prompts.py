@@ -251,7 +251,8 @@ def load_callable(spec: str) -> Callable[..., Any]:
 
 def _register_builtin_prompt_sets() -> None:
     """Import the modules that register prompt sets (kept lazy: they import modality code)."""
-    import biomm.ecg.experiment  # noqa: F401
+    import biomm.ecg.experiment
+    import biomm.zeroshot.prompt_sets  # noqa: F401
 
 
 def get_prompt_set(spec: str | PathLike[str] | dict[str, Any] | PromptSet) -> PromptSet:

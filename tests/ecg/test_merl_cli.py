@@ -239,3 +239,31 @@ def test_torchrun_two_processes_on_cpu(tmp_path):
     history = pd.read_csv(tmp_path / "exp" / "run" / "history.csv")
     assert len(history) == 2 and np.isfinite(history["train_loss"]).all()
     assert (tmp_path / "exp" / "run" / "model" / "model.safetensors").is_file()
+
+
+def test_zeroshot_on_a_ptbxl_layout_with_a_registered_prompt_set(trained, tmp_path):
+    """PTB-XL adapter → manifest + schema → zero-shot with the knowledge-based prompt set."""
+    from biomm.datasets.ptbxl import load_ptbxl, write_example_ptbxl
+
+    root = write_example_ptbxl(tmp_path / "ptbxl", seconds=2.0)
+    files = load_ptbxl(root, rate=500, label_set="superclass").to_manifest(tmp_path / "ptbxl.csv")
+    _invoke(
+        "ecg",
+        "zeroshot",
+        "--model",
+        trained / "run" / "model",
+        "--cohort",
+        files.manifest,
+        "--schema",
+        files.schema,
+        "--classes",
+        "ptbxl_superclass",
+        "--out",
+        tmp_path / "zs",
+        "--no-progress",
+    )
+    metrics = json.loads((tmp_path / "zs" / "metrics.json").read_text())
+    assert metrics["classes"][0] == "normal ECG" and metrics["records"] == 6
+    knowledge = metrics["modes"]["knowledge"]
+    assert knowledge["per_class"]["normal ECG"]["n"] == 6  # labels read from label_NORM
+    assert knowledge["prompts_per_class"]["myocardial infarction"] > 2  # knowledge added
