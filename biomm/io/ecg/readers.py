@@ -291,9 +291,8 @@ def _read_wfdb_segment(stem: Path, where: Path, on_truncated: str) -> _Segment:
         unit if ok else "mV"
         for unit, ok in zip(record.units or [None] * record.n_sig, declared, strict=True)
     ]
-    signal = np.empty_like(record.p_signal)
-    for k, unit in enumerate(units):
-        signal[:, k] = record.p_signal[:, k] * _unit_factor(unit, where)
+    factors = np.array([_unit_factor(unit, where) for unit in units])
+    signal = record.p_signal * factors  # one vectorised unit conversion to mV
     return _Segment(
         names=[str(n) for n in record.sig_name],
         signal=signal,
@@ -411,13 +410,14 @@ def _wfdb_rate(declared: bool, header_fs: float | None, fs: float | None, path: 
 
 
 def _named_channels(names: Sequence[str], signal: np.ndarray, path: Path) -> dict[str, Any]:
+    rows = np.ascontiguousarray(signal.T, dtype=np.float32)  # one transpose, leads contiguous
     channels: dict[str, Any] = {}
     for k, name in enumerate(names):
         if name in channels:
             if canonical_lead(name) is not None:
                 raise ECGReadError(f"lead {name} is given twice (signal {k + 1})", path=path)
             name = f"{name} (signal {k + 1})"  # two unrecognised signals with one name
-        channels[name] = signal[:, k]
+        channels[name] = rows[k]
     return channels
 
 
