@@ -90,7 +90,7 @@ def zeroshot_rate(store: ECGStore, n: int) -> float:
     clf = ZeroShotClassifier(
         model.encode_text, ["normal ECG", "atrial fibrillation", "ST elevation"]
     )
-    x = torch.from_numpy(np.asarray(store.signals[:n], dtype=np.float32))
+    x = torch.from_numpy(np.array(store.signals[:n], dtype=np.float32))
     with torch.inference_mode():
         model.encode_ecg(x[:8])  # warm-up
         start = time.perf_counter()
