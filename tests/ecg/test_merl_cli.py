@@ -205,7 +205,7 @@ def test_zero_shot_auroc_on_held_out_synthetic_patients(tmp_path):
     modes = json.loads((tmp_path / "zs" / "metrics.json").read_text())["modes"]
     assert modes["knowledge"]["classes_scored"] >= 5
     assert modes["knowledge"]["macro_auroc"] >= 0.85
-    assert modes["knowledge"]["macro_auroc"] >= modes["names"]["macro_auroc"] - 0.01
+    assert modes["knowledge"]["macro_auroc"] >= modes["names"]["macro_auroc"] - 0.02
 
 
 @pytest.mark.slow

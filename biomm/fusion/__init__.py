@@ -1,0 +1,1 @@
+"""Fusion of per-modality embeddings with per-sample missingness."""

@@ -1,0 +1,1 @@
+"""Task heads: classification, regression and survival, with masked losses."""
