@@ -1,0 +1,1 @@
+"""Training multimodal models: model assembly from specs, the trainer, checkpoints."""

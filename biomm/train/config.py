@@ -1,0 +1,286 @@
+"""``biomm train --config FILE``: a cohort, per-modality embedding tables, a fusion and heads.
+
+Example config::
+
+    cohort: cohort.csv            # patient ids, targets and a split column (train/val/test)
+    schema: schema.yaml           # optional; targets are declared there (or inferred)
+    modalities:
+      ecg: {embeddings: ecg_embeddings.h5}         # from `biomm ecg embed`
+      wsi: {embeddings: slide_embeddings.parquet}  # patient_id + numeric columns
+    tasks:
+      death: {head: survival_cox, target: os}      # a survival target → (time, event)
+      high_risk: {head: binary, target: high_risk}
+    fusion: {name: multimodn, out_dim: 64}
+    training: {epochs: 100, batch_size: 64, lr: 0.001, modality_dropout: 0.2, patience: 10}
+    out: run
+
+A patient without a row in a modality's table lacks that modality; several rows of one
+patient (several ECGs) are averaged. Embedding tables: HDF5 (``embeddings`` with
+``patient_id`` or ``record_id``), NumPy ``.npz`` (same keys), CSV/TSV/Parquet (a
+``patient_id`` column and numeric columns).
+
+Examples:
+    >>> cfg = TrainConfig.model_validate({"cohort": "c.csv", "out": "run",
+    ...     "modalities": {"ecg": {"embeddings": "e.h5"}},
+    ...     "tasks": {"y": {"head": "binary", "target": "y"}}})
+    >>> cfg.fusion.name, cfg.training.epochs
+    ('multimodn', 100)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from biomm.errors import ConfigError, InputError
+
+
+class ModalitySource(BaseModel):
+    """Where a modality's embeddings come from."""
+
+    model_config = ConfigDict(extra="forbid")
+    embeddings: Path
+    id_column: str = "patient_id"
+
+
+class TaskSpec(BaseModel):
+    """A head and the cohort target it learns."""
+
+    model_config = ConfigDict(extra="forbid")
+    head: str
+    target: str
+    weight: float = 1.0
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class FusionSpec(BaseModel):
+    """A registered fusion, its output size and arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "multimodn"
+    out_dim: int = 64
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainingSpec(BaseModel):
+    """Optimisation settings (see :class:`biomm.train.trainer.TrainSettings`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 10
+    modality_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    grad_clip: float | None = 1.0
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"
+
+
+class TrainConfig(BaseModel):
+    """A multimodal training run."""
+
+    model_config = ConfigDict(extra="forbid")
+    cohort: Path
+    schema_file: Path | None = Field(None, alias="schema")
+    out: Path
+    modalities: dict[str, ModalitySource]
+    tasks: dict[str, TaskSpec]
+    fusion: FusionSpec = Field(default_factory=FusionSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    train_split: str = "train"
+    val_split: str = "val"
+    test_split: str = "test"
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> TrainConfig:
+        """Read a YAML config; relative paths resolve against its folder.
+
+        Raises:
+            ConfigError: Naming the file and every invalid key.
+        """
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError("config file not found", path=path) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"invalid YAML: {exc}", path=path) from None
+        if not isinstance(data, dict):
+            raise ConfigError("a config must be a mapping", path=path)
+
+        def resolve(value: Any) -> Any:
+            return (
+                value
+                if value is None or Path(str(value)).is_absolute()
+                else str(path.parent / str(value))
+            )
+
+        for key in ("cohort", "schema", "out"):
+            if key in data:
+                data[key] = resolve(data[key])
+        for source in (data.get("modalities") or {}).values():
+            if isinstance(source, dict) and "embeddings" in source:
+                source["embeddings"] = resolve(source["embeddings"])
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(problems, path=path) from None
+
+
+def read_embedding_table(
+    path: str | os.PathLike[str], id_column: str = "patient_id"
+) -> tuple[list[str], np.ndarray]:
+    """Ids and ``[N, D]`` embeddings from HDF5, NPZ, CSV/TSV or Parquet.
+
+    Raises:
+        InputError: Naming the file when it cannot be read or lacks ids/embeddings.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "e.csv"
+        >>> _ = p.write_text("patient_id,f0,f1\\nP1,0.5,1.5\\n")
+        >>> ids, x = read_embedding_table(p)
+        >>> ids, x.tolist()
+        (['P1'], [[0.5, 1.5]])
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("embedding table not found", path=path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".h5", ".hdf5", ".npz"):
+            if suffix == ".npz":
+                store: Any = np.load(path, allow_pickle=False)
+                keys = set(store.files)
+            else:
+                import h5py
+
+                store = h5py.File(path, "r")
+                keys = set(store.keys())
+            try:
+                key = (
+                    id_column
+                    if id_column in keys
+                    else next((k for k in ("patient_id", "record_id") if k in keys), None)
+                )
+                if key is None or "embeddings" not in keys:
+                    raise InputError(
+                        f"needs 'embeddings' and '{id_column}' arrays (has {sorted(keys)})",
+                        path=path,
+                    )
+                ids = [v.decode() if isinstance(v, bytes) else str(v) for v in store[key][:]]
+                values = np.asarray(store["embeddings"][:], np.float32)
+            finally:
+                store.close()
+        else:
+            frame = (
+                pd.read_parquet(path)
+                if suffix == ".parquet"
+                else pd.read_csv(
+                    path, sep="\t" if suffix == ".tsv" else ",", dtype={id_column: str}
+                )
+            )
+            if id_column not in frame:
+                raise InputError(f"no {id_column!r} column", path=path)
+            numeric = frame.drop(columns=[id_column]).select_dtypes("number")
+            ids, values = frame[id_column].astype(str).tolist(), numeric.to_numpy(np.float32)
+    except InputError:
+        raise
+    except Exception as exc:  # readers raise many types on corrupt files
+        raise InputError(
+            f"unreadable embedding table ({type(exc).__name__}: {exc})", path=path
+        ) from None
+    if values.ndim != 2 or len(ids) != len(values):
+        raise InputError(f"expected one {values.shape} row per id ({len(ids)} ids)", path=path)
+    return ids, values
+
+
+def patient_embeddings(
+    ids: list[str], values: np.ndarray, patients: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``[P, D]`` embeddings aligned to ``patients`` (mean over a patient's rows) + presence.
+
+    Examples:
+        >>> x, p = patient_embeddings(["a", "a", "c"], np.array([[1.0], [3.0], [5.0]]), ["a", "b"])
+        >>> x.tolist(), p.tolist()
+        ([[2.0], [0.0]], [True, False])
+    """
+    frame = pd.DataFrame(values).groupby(pd.Series(ids, name="id")).mean()
+    aligned = frame.reindex(patients)
+    present = aligned.notna().all(1).to_numpy()
+    return np.nan_to_num(aligned.to_numpy(np.float32)), present
+
+
+def build_datasets(cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train/val/test :class:`~biomm.train.trainer.EmbeddingDataset` and the model spec.
+
+    Raises:
+        InputError: On a missing split column, unknown targets or tables without any cohort patient.
+    """
+    from biomm.cohort import Cohort
+    from biomm.train.trainer import EmbeddingDataset
+
+    cohort = Cohort.from_file(cfg.cohort, cfg.schema_file)
+    table = cohort.table
+    pid = cohort.schema.patient_id
+    patients = table[pid].astype(str).tolist()
+    if len(set(patients)) != len(patients):
+        raise InputError("training needs one manifest row per patient", path=cfg.cohort)
+    embeddings, present = {}, {}
+    for m, source in cfg.modalities.items():
+        ids, values = read_embedding_table(source.embeddings, source.id_column)
+        embeddings[m], present[m] = patient_embeddings(ids, values, patients)
+        if not present[m].any():
+            raise InputError(f"modality {m!r}: no cohort patient has a row", path=source.embeddings)
+    targets, masks, heads = {}, {}, {}
+    for task, spec in cfg.tasks.items():
+        if spec.target not in cohort.target_names:
+            raise InputError(
+                f"task {task!r}: target {spec.target!r} is not a cohort target "
+                f"({cohort.target_names})",
+                path=cfg.cohort,
+            )
+        parsed = cohort.parse_target(spec.target)
+        known = np.array([v is not None for v in parsed.values])
+        width = max(
+            (len(v) if isinstance(v, (list, tuple)) else 1) for v in parsed.values if v is not None
+        )
+        array = np.full((len(patients), width) if width > 1 else len(patients), np.nan)
+        for k, v in enumerate(parsed.values):
+            if v is not None:
+                array[k] = v
+        targets[task], masks[task] = array, known
+        head_kwargs = dict(spec.kwargs)
+        if parsed.classes and spec.head in ("multiclass", "multilabel"):
+            head_kwargs.setdefault("n_classes", len(parsed.classes))
+        heads[task] = {"name": spec.head, "target": spec.target, **head_kwargs}
+    split_col = cohort.schema.split
+    if not split_col or split_col not in table:
+        raise InputError("the cohort needs a split column (biomm cohort split)", path=cfg.cohort)
+    split = table[split_col].astype(str).str.strip().str.lower().to_numpy()
+    full = EmbeddingDataset(patients, embeddings, present, targets, masks)
+    datasets = {
+        name: full.subset(np.flatnonzero(split == value))
+        for name, value in (
+            ("train", cfg.train_split),
+            ("val", cfg.val_split),
+            ("test", cfg.test_split),
+        )
+    }
+    spec = {
+        "embed_dims": full.embed_dims,
+        "fusion": {"name": cfg.fusion.name, "out_dim": cfg.fusion.out_dim, **cfg.fusion.kwargs},
+        "heads": heads,
+    }
+    return datasets, spec

@@ -1,0 +1,198 @@
+"""A whole training run from a :class:`~biomm.train.config.TrainConfig`: fit, evaluate, save.
+
+Outputs in ``out``: ``model/`` (safetensors + JSON config that rebuilds the model),
+``history.csv``, ``predictions.csv`` (test patients, availability, per-task predictions),
+``metrics.csv`` (each task's metric with bootstrap CIs on all test patients and per
+availability pattern) and ``summary.json``.
+
+Examples:
+    >>> primary_metric("binary"), primary_metric("survival_cox")
+    ('auroc', 'c_index')
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from biomm.errors import InputError
+from biomm.utils.atomic import atomic_write_table, atomic_write_text
+
+_METRICS = {
+    "binary": "auroc",
+    "multiclass": "auroc",
+    "multilabel": "auroc",
+    "regression": "mae",
+    "survival_cox": "c_index",
+    "survival_discrete": "c_index",
+}
+
+
+def primary_metric(head: str) -> str:
+    """The metric reported for a head (AUROC, C-index, MAE).
+
+    Examples:
+        >>> primary_metric("regression")
+        'mae'
+    """
+    return _METRICS.get(head, "loss")
+
+
+def _metric_fn(head: str) -> Callable[..., float]:
+    from biomm.eval import auroc, harrell_c
+
+    if head in ("binary", "multiclass", "multilabel"):
+        return lambda y, s: float(auroc(y, s))
+    if head.startswith("survival"):
+        return lambda y, s: harrell_c(y[:, 0], y[:, 1], s)
+    return lambda y, s: float(
+        np.mean(
+            np.abs(np.asarray(y, float).reshape(len(y), -1) - np.asarray(s).reshape(len(s), -1))
+        )
+    )
+
+
+def _scores(head: str, prediction: dict[str, Any]) -> np.ndarray:
+    if head == "binary":
+        return np.asarray(prediction["probability"]).reshape(-1)
+    if head in ("multiclass", "multilabel"):
+        return np.asarray(prediction["probabilities"])
+    if head.startswith("survival"):
+        return np.asarray(prediction["risk"]).reshape(-1)
+    return np.asarray(prediction["value"])
+
+
+def prepare_survival_heads(spec: dict[str, Any], train: Any) -> None:
+    """Give discrete-time survival heads bin edges from the training targets (in place).
+
+    Examples:
+        >>> prepare_survival_heads.__name__
+        'prepare_survival_heads'
+    """
+    from biomm.heads.survival import time_bins
+
+    for task, head in spec["heads"].items():
+        if head["name"] == "survival_discrete" and "edges" not in head:
+            known = train.target_masks[task]
+            values = train.targets[task][known]
+            head["edges"] = time_bins(values[:, 0], values[:, 1], int(head.pop("n_bins", 10)))
+
+
+def fit_cox_baselines(model: Any, train: Any) -> None:
+    """Fit the Breslow baseline of every Cox head on the training set (for survival curves).
+
+    Examples:
+        >>> fit_cox_baselines.__name__
+        'fit_cox_baselines'
+    """
+    from biomm.train.trainer import predict
+
+    cox = [t for t, h in model.heads.items() if hasattr(h, "fit_baseline")]
+    if not cox:
+        return
+    out = predict(model, train)
+    for task in cox:
+        known = train.target_masks[task]
+        risk = np.asarray(out["outputs"][task]).reshape(-1)[known]
+        values = train.targets[task][known]
+        model.heads[task].fit_baseline(
+            torch.from_numpy(risk), torch.from_numpy(values[:, 0]), torch.from_numpy(values[:, 1])
+        )
+
+
+def evaluate(
+    model: Any, dataset: Any, *, n_bootstrap: int = 200, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predictions table and metrics per task and availability pattern.
+
+    Examples:
+        >>> evaluate.__name__
+        'evaluate'
+    """
+    from biomm.eval import by_availability
+    from biomm.train.trainer import predict
+
+    out = predict(model, dataset)
+    predictions = pd.DataFrame({"patient_id": out["patient_ids"]})
+    for m, mask in out["present"].items():
+        predictions[f"has_{m}"] = mask
+    tables = []
+    for task in model.heads:
+        name = model.spec["heads"][task]["name"]
+        scores = _scores(name, out["predictions"][task])
+        if scores.ndim == 1:
+            predictions[task] = scores
+        else:
+            for k in range(scores.shape[1]):
+                predictions[f"{task}_{k}"] = scores[:, k]
+        if task not in dataset.targets:
+            continue
+        known = dataset.target_masks[task]
+        if not known.any():
+            continue
+        present = {m: mask[known] for m, mask in out["present"].items()}
+        table = by_availability(
+            _metric_fn(name),
+            dataset.targets[task][known],
+            scores[known],
+            present=present,
+            n=n_bootstrap,
+            seed=seed,
+            name=primary_metric(name),
+        )
+        table.insert(0, "task", task)
+        tables.append(table)
+    metrics = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    return predictions, metrics
+
+
+def run_training(cfg: Any, *, n_bootstrap: int = 200, progress: bool = True) -> dict[str, Any]:
+    """Train, evaluate on the test split and write everything to ``cfg.out``.
+
+    Raises:
+        InputError: When the training split is empty.
+    """
+    from biomm.train.config import build_datasets
+    from biomm.train.model import build_model
+    from biomm.train.trainer import TrainSettings, fit, save_model
+
+    datasets, spec = build_datasets(cfg)
+    if not len(datasets["train"]):
+        raise InputError(f"no patient in the {cfg.train_split!r} split", path=cfg.cohort)
+    prepare_survival_heads(spec, datasets["train"])
+    torch.manual_seed(cfg.training.seed)
+    model = build_model(spec)
+    settings = TrainSettings(
+        **cfg.training.model_dump(),
+        task_weights={t: s.weight for t, s in cfg.tasks.items()},
+        progress=progress,
+    )
+    history = fit(
+        model, datasets["train"], datasets["val"] if len(datasets["val"]) else None, settings
+    )
+    fit_cox_baselines(model, datasets["train"])
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {name: len(ds) for name, ds in datasets.items()}
+    save_model(
+        model,
+        out / "model",
+        extra={"config": json.loads(cfg.model_dump_json(by_alias=True)), "counts": counts},
+    )
+    atomic_write_table(pd.DataFrame(history), out / "history.csv")
+    summary: dict[str, Any] = {"out": str(out), "counts": counts, "epochs": len(history)}
+    test = datasets["test"]
+    if len(test):
+        predictions, metrics = evaluate(
+            model, test, n_bootstrap=n_bootstrap, seed=cfg.training.seed
+        )
+        atomic_write_table(predictions, out / "predictions.csv")
+        atomic_write_table(metrics, out / "metrics.csv")
+        summary["test"] = metrics[metrics["pattern"] == "all"].to_dict("records")
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
+    return summary

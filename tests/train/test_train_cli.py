@@ -1,0 +1,123 @@
+"""`biomm train` end to end on a synthetic cohort with per-modality embedding tables."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from biomm.cli.main import app
+from biomm.demo.multimodal import synthetic_multimodal
+from biomm.train.trainer import load_model
+
+runner = CliRunner()
+
+
+def write_cohort(root, n=800, seed=0):
+    data = synthetic_multimodal(n, seed=seed)
+    rng = np.random.default_rng(seed)
+    split = rng.choice(["train", "val", "test"], size=n, p=[0.6, 0.2, 0.2])
+    table = pd.DataFrame(
+        {
+            "patient_id": data.patient_ids,
+            "label": data.labels,
+            "os_time": data.time.round(4),
+            "os_event": data.event,
+            "split": split,
+        }
+    )
+    table.loc[::17, "label"] = np.nan  # some unknown labels
+    table.to_csv(root / "cohort.csv", index=False)
+    schema = {
+        "patient_id": "patient_id",
+        "split": "split",
+        "targets": {
+            "label": {"type": "binary", "column": "label"},
+            "os": {"type": "survival", "time": "os_time", "event": "os_event"},
+        },
+    }
+    (root / "schema.yaml").write_text(yaml.safe_dump(schema))
+    keep_a = rng.random(n) > 0.3  # modality a missing for 30 %
+    with h5py.File(root / "a.h5", "w") as h5:  # the layout `biomm ecg embed` writes
+        h5["embeddings"] = data.embeddings["a"][keep_a]
+        h5["patient_id"] = np.array(data.patient_ids, dtype=object)[keep_a].astype("S")
+    frame = pd.DataFrame(data.embeddings["b"], columns=[f"f{k}" for k in range(16)])
+    frame.insert(0, "patient_id", data.patient_ids)
+    frame.iloc[rng.random(n) > 0.6].to_csv(root / "b.csv", index=False)  # b present for 60 %
+    return data
+
+
+@pytest.mark.parametrize("fusion", ["multimodn", "concat"])
+def test_train_cli_two_tasks_metrics_per_pattern(tmp_path, fusion):
+    write_cohort(tmp_path)
+    config = {
+        "cohort": "cohort.csv",
+        "schema": "schema.yaml",
+        "out": "run",
+        "modalities": {"a": {"embeddings": "a.h5"}, "b": {"embeddings": "b.csv"}},
+        "tasks": {
+            "label": {"head": "binary", "target": "label"},
+            "death": {"head": "survival_cox", "target": "os"},
+        },
+        "fusion": {"name": fusion, "out_dim": 16},
+        "training": {
+            "epochs": 20,
+            "batch_size": 64,
+            "lr": 0.003,
+            "modality_dropout": 0.2,
+            "patience": 5,
+        },
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    result = runner.invoke(
+        app,
+        ["train", "--config", str(tmp_path / "train.yaml"), "--bootstrap", "50", "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    metrics = pd.read_csv(run / "metrics.csv")
+    overall = metrics[metrics["pattern"] == "all"].set_index("task")
+    assert overall.loc["label", "auroc"] > 0.75  # a and b carry the label; 12 % have neither
+    assert overall.loc["death", "c_index"] > 0.6
+    assert (
+        overall.loc["label", "auroc_low"]
+        <= overall.loc["label", "auroc"]
+        <= overall.loc["label", "auroc_high"]
+    )
+    assert {"a+b", "a", "b", "none"} <= set(metrics["pattern"])  # broken down by availability
+    predictions = pd.read_csv(run / "predictions.csv")
+    assert {"patient_id", "has_a", "has_b", "label", "death"} <= set(predictions.columns)
+    model, config_json = load_model(run / "model")
+    assert config_json["model"]["fusion"]["name"] == fusion
+    if fusion == "multimodn":
+        assert model.heads["death"].fitted  # Breslow baseline for survival curves
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["counts"]["train"] > summary["counts"]["test"] > 0
+
+
+def test_train_cli_config_errors(tmp_path):
+    write_cohort(tmp_path, n=60)
+    bad = {
+        "cohort": "cohort.csv",
+        "out": "run",
+        "modalities": {"a": {"embeddings": "a.h5"}},
+        "tasks": {"y": {"head": "binary", "target": "nope"}},
+        "schema": "schema.yaml",
+    }
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(bad))
+    result = runner.invoke(app, ["train", "--config", str(tmp_path / "t.yaml")])
+    assert result.exit_code == 2 and "not a cohort target" in result.output
+    bad["tasks"] = {"y": {"head": "binary", "target": "label", "colour": 1}}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(bad))
+    result = runner.invoke(app, ["train", "--config", str(tmp_path / "t.yaml")])
+    assert result.exit_code == 2 and "colour" in result.output
+    bad["tasks"] = {"y": {"head": "binary", "target": "label"}}
+    bad["modalities"] = {"a": {"embeddings": "missing.h5"}}
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(bad))
+    result = runner.invoke(app, ["train", "--config", str(tmp_path / "t.yaml")])
+    assert result.exit_code == 2 and "missing.h5" in result.output
