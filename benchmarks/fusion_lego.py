@@ -1,8 +1,9 @@
 """MM-Lego: merging independently trained unimodal blocks vs end-to-end multimodal fusion.
 
 Controlled synthetic task (``biomm.demo.multimodal``, four modalities of decreasing
-informativeness). Each LegoBlock is trained on ONE modality, on its own quarter of the
-training patients (no paired multimodal data). Then:
+informativeness). Each LegoBlock is trained on ONE modality (unimodal training: a block never
+sees another modality, so no paired multimodal data is needed; ``--disjoint`` also gives each
+block its own share of the patients). Then:
 
 - ``LegoMerge`` combines the blocks with no training at all (latent ``mean``/``harmonic``,
   heads merged by SLERP);
@@ -66,8 +67,10 @@ def run(args: argparse.Namespace, seed: int) -> dict[str, float]:
     mods = list(x)
     results: dict[str, float] = {}
     blocks = {}
-    for k, m in enumerate(mods):  # unimodal, each on its own quarter of the patients
-        part = torch.arange(len(y))[torch.arange(len(y)) % len(mods) == k]
+    for k, m in enumerate(mods):  # unimodal; with --disjoint each on its own share of patients
+        part = torch.arange(len(y))
+        if args.disjoint:
+            part = part[part % len(mods) == k]
         block = LegoBlock(x[m].shape[1], **BLOCK)
         train_loop(
             lambda xs, ps, b=block, m=m: b.head_output(xs[m]),
@@ -130,11 +133,13 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=3000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--block-epochs", type=int, default=30)
-    parser.add_argument("--fuse-epochs", type=int, default=5)
+    parser.add_argument("--fuse-epochs", type=int, default=10)
+    parser.add_argument("--disjoint", action="store_true", help="blocks on disjoint patients")
     parser.add_argument("--e2e-epochs", type=int, default=40)
     args = parser.parse_args()
     runs = [run(args, seed) for seed in range(args.seeds)]
-    print(f"{args.patients} patients (80 % train, blocks on disjoint quarters), {args.seeds} seeds")
+    where = "disjoint shares" if args.disjoint else "all training patients, one modality each"
+    print(f"{args.patients} patients (80 % train; blocks: {where}), {args.seeds} seeds")
     for key in runs[0]:
         values = [r[key] for r in runs]
         print(f"{key:<40} {np.mean(values):.3f} ± {np.std(values):.3f}")

@@ -35,10 +35,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from biomm.errors import ConfigError, InputError
+from biomm.errors import InputError
+from biomm.utils.config import read_yaml_mapping, resolve_paths, validate_config
 
 
 class ModalitySource(BaseModel):
@@ -107,35 +107,16 @@ class TrainConfig(BaseModel):
             ConfigError: Naming the file and every invalid key.
         """
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError("config file not found", path=path) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"invalid YAML: {exc}", path=path) from None
-        if not isinstance(data, dict):
-            raise ConfigError("a config must be a mapping", path=path)
-
-        def resolve(value: Any) -> Any:
-            return (
-                value
-                if value is None or Path(str(value)).is_absolute()
-                else str(path.parent / str(value))
-            )
-
-        for key in ("cohort", "schema", "out"):
-            if key in data:
-                data[key] = resolve(data[key])
-        for source in (data.get("modalities") or {}).values():
-            if isinstance(source, dict) and "embeddings" in source:
-                source["embeddings"] = resolve(source["embeddings"])
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
-            raise ConfigError(problems, path=path) from None
+        data = resolve_paths(read_yaml_mapping(path), ("cohort", "schema", "out"), path.parent)
+        modalities = data.get("modalities")
+        if isinstance(modalities, dict):
+            data["modalities"] = {
+                name: resolve_paths(source, ("embeddings",), path.parent)
+                if isinstance(source, dict)
+                else source
+                for name, source in modalities.items()
+            }
+        return validate_config(cls, data, path)
 
 
 def read_embedding_table(

@@ -151,6 +151,39 @@ def evaluate(
     return predictions, metrics
 
 
+def trajectories(model: Any, dataset: Any) -> pd.DataFrame:
+    """MultiModN's interpretability output: every task's prediction after every step.
+
+    One row per patient and step (``initial`` then each modality in the fixed evaluation
+    order), with ``applied`` False where the patient lacks that step's modality (the state,
+    hence the prediction, is unchanged).
+
+    Examples:
+        >>> trajectories.__name__
+        'trajectories'
+    """
+    from biomm.train.trainer import predict
+
+    out = predict(model, dataset, steps=True)
+    labels = ["initial", *model.fusion.modalities]
+    rows = []
+    for k, step in enumerate(out["steps"]):
+        scores = {
+            task: _scores(
+                model.spec["heads"][task]["name"], model.heads[task].predict(torch.from_numpy(raw))
+            )
+            for task, raw in step.items()
+        }
+        for i, patient in enumerate(out["patient_ids"]):
+            applied = k == 0 or bool(out["present"][labels[k]][i])
+            row = {"patient_id": patient, "step": k, "modality": labels[k], "applied": applied}
+            for task, values in scores.items():
+                value = np.asarray(values[i])
+                row[task] = float(value) if value.ndim == 0 else value.tolist()
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def run_training(cfg: Any, *, n_bootstrap: int = 200, progress: bool = True) -> dict[str, Any]:
     """Train, evaluate on the test split and write everything to ``cfg.out``.
 
@@ -194,5 +227,7 @@ def run_training(cfg: Any, *, n_bootstrap: int = 200, progress: bool = True) -> 
         atomic_write_table(predictions, out / "predictions.csv")
         atomic_write_table(metrics, out / "metrics.csv")
         summary["test"] = metrics[metrics["pattern"] == "all"].to_dict("records")
+        if hasattr(model.fusion, "trajectory"):
+            atomic_write_table(trajectories(model, test), out / "trajectories.csv")
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     return summary

@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 from biomm._version import __version__
 from biomm.data.sample import Batch, Sample, collate
 from biomm.errors import InputError
+from biomm.utils.checkpoint import WEIGHTS_FILE, read_checkpoint_config
 
 CHECKPOINT_KIND = "biomm-multimodal"
 
@@ -408,17 +409,10 @@ def load_model(folder: str | PathLike[str]) -> tuple[Any, dict[str, Any]]:
     from biomm.train.model import build_model
 
     folder = Path(folder)
-    config_path = folder / "config.json"
-    if not config_path.is_file() or not (folder / "model.safetensors").is_file():
-        raise InputError(
-            "not a model checkpoint (needs config.json and model.safetensors)", path=folder
-        )
-    config = json.loads(config_path.read_text())
-    if config.get("kind") != CHECKPOINT_KIND:
-        raise InputError(f"config.json is not a {CHECKPOINT_KIND} checkpoint", path=config_path)
+    config = read_checkpoint_config(folder, CHECKPOINT_KIND)
     model = build_model(config["model"])
     try:
-        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+        model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
     except RuntimeError as exc:
         raise InputError(f"weights do not fit the model: {str(exc)[:300]}", path=folder) from None
     model.eval()

@@ -96,6 +96,17 @@ def test_train_cli_two_tasks_metrics_per_pattern(tmp_path, fusion):
     assert config_json["model"]["fusion"]["name"] == fusion
     if fusion == "multimodn":
         assert model.heads["death"].fitted  # Breslow baseline for survival curves
+        steps = pd.read_csv(run / "trajectories.csv")  # predictions after every step
+        assert steps["modality"].unique().tolist() == ["initial", "a", "b"]
+        first = steps[steps["patient_id"] == steps["patient_id"].iloc[0]]
+        assert len(first) == 3 and first["applied"].iloc[0]
+        skipped = steps[~steps["applied"]]
+        assert len(skipped)  # some patients lack a modality: their prediction stays the same
+        row = skipped.iloc[0]
+        before = steps[
+            (steps["patient_id"] == row["patient_id"]) & (steps["step"] == row["step"] - 1)
+        ]
+        assert before["label"].iloc[0] == pytest.approx(row["label"], abs=1e-6)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["counts"]["train"] > summary["counts"]["test"] > 0
 
