@@ -24,10 +24,8 @@ Examples:
 
 from __future__ import annotations
 
-import math
-import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from biomm.datasets._common import as_id as _as_id
+from biomm.datasets._common import as_text as _text
+from biomm.datasets._common import column as _column
+from biomm.datasets._common import is_missing as _is_missing
+from biomm.datasets._common import missing_reason as _missing_reason
+from biomm.datasets._common import read_csv as _read_csv
+from biomm.datasets._common import record_ref as _record_ref
 from biomm.errors import InputError
 
 RECORD_LIST_CSV = "record_list.csv"
@@ -193,8 +198,8 @@ def load_mimic_iv_ecg(
         raise InputError("MIMIC-IV-ECG folder not found", path=root)
     records_path = root / RECORD_LIST_CSV
     measures_path = root / MEASUREMENTS_CSV
-    records = _read_csv(records_path, ("subject_id", "study_id", "path"))
-    measures = _read_csv(measures_path, ("subject_id", "study_id"))
+    records = _read_csv(records_path, ("subject_id", "study_id", "path"), low_memory=False)
+    measures = _read_csv(measures_path, ("subject_id", "study_id"), low_memory=False)
     report_fields = sorted(
         (c for c in measures.columns if _REPORT_FIELD.match(str(c))),
         key=lambda c: int(_REPORT_FIELD.match(str(c)).group(1)),  # type: ignore[union-attr]
@@ -248,7 +253,7 @@ def load_mimic_iv_ecg(
         row: dict[str, Any] = {
             "patient_id": subject,
             "record_id": study,
-            "ecg": _record_ref(path, root, absolute_paths),
+            "ecg": _record_ref(path, root, absolute_paths, normalize=True),
             "ecg_time": _text(records_time[i]) or _text(measures_time[i]),
             "report": None,
         }
@@ -394,77 +399,9 @@ def write_example_mimic_iv_ecg(folder: str | PathLike[str], *, seconds: float = 
 # ---- helpers --------------------------------------------------------------------------------
 
 
-def _read_csv(path: Path, required: Iterable[str]) -> pd.DataFrame:
-    """Read a dataset CSV, with errors that name the file; check required columns."""
-    if not path.is_file():
-        reason = "is a folder, not a file" if path.is_dir() else "file not found"
-        raise InputError(reason, path=path)
-    try:
-        frame = pd.read_csv(path, low_memory=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read CSV: {exc}", path=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror or exc}", path=path) from None
-    absent = [c for c in dict.fromkeys(required) if c not in frame.columns]
-    if absent:
-        shown = ", ".join(str(c) for c in list(frame.columns)[:15])
-        raise InputError(f"missing column(s) {absent}; columns found: {shown}", path=path)
-    return frame
-
-
-def _column(frame: pd.DataFrame, name: str) -> list[Any]:
-    return frame[name].tolist() if name in frame else [None] * len(frame)
-
-
 def _check_unique(frame: pd.DataFrame, path: Path) -> None:
     duplicated = frame["_study"].dropna().duplicated()
     if duplicated.any():
         first = frame["_study"].dropna()[duplicated].iloc[0]
         count = int(duplicated.sum())
         raise InputError(f"study_id {first} appears more than once ({count} repeats)", path=path)
-
-
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _text(value: Any) -> str | None:
-    if _is_missing(value):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _as_id(value: Any) -> str | None:
-    if _is_missing(value):
-        return None
-    if isinstance(value, float):
-        return str(int(value)) if math.isfinite(value) and value.is_integer() else str(value)
-    text = str(value).strip()
-    head, dot, tail = text.partition(".")
-    if dot and head.isdigit() and tail and set(tail) == {"0"}:
-        return head
-    return text or None
-
-
-def _record_ref(value: Any, root: Path, absolute: bool) -> str | None:
-    text = _text(value)
-    if text is None:
-        return None
-    ref = Path(text.replace("\\", "/"))
-    if ref.suffix.lower() in (".hea", ".dat"):
-        ref = ref.with_suffix("")
-    return str(Path(os.path.normpath((root / ref).absolute()))) if absolute else ref.as_posix()
-
-
-def _missing_reason(stem: Path) -> str | None:
-    if not stem.with_name(stem.name + ".hea").is_file():
-        return "WFDB header (.hea) not found"
-    if not stem.with_name(stem.name + ".dat").is_file():
-        return "WFDB signal file (.dat) not found"
-    return None

@@ -55,6 +55,13 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
+from biomm.datasets._common import as_id as _as_id
+from biomm.datasets._common import as_text as _text
+from biomm.datasets._common import column as _column
+from biomm.datasets._common import is_missing as _is_missing
+from biomm.datasets._common import missing_reason as _missing_reason
+from biomm.datasets._common import read_csv as _read_csv
+from biomm.datasets._common import record_ref as _record_ref
 from biomm.errors import InputError
 
 DATABASE_CSV = "ptbxl_database.csv"
@@ -558,66 +565,12 @@ def _write_ptbxl_record(stem: Path, signal: np.ndarray, fs: int) -> None:
     )
 
 
-def _read_csv(path: Path, required: Iterable[str], **kwargs: Any) -> pd.DataFrame:
-    """Read a dataset CSV, with errors that name the file; check required columns."""
-    if not path.is_file():
-        reason = "is a folder, not a file" if path.is_dir() else "file not found"
-        raise InputError(reason, path=path)
-    try:
-        frame = pd.read_csv(path, **kwargs)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read CSV: {exc}", path=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror or exc}", path=path) from None
-    present = {str(c) for c in frame.columns}
-    if kwargs.get("index_col") is not None and frame.index.name:
-        present.add(str(frame.index.name))
-    absent = [c for c in dict.fromkeys(required) if c not in present]
-    if absent:
-        shown = ", ".join(sorted(present)[:15])
-        raise InputError(f"missing column(s) {absent}; columns found: {shown}", path=path)
-    return frame
-
-
-def _column(frame: pd.DataFrame, name: str) -> list[Any]:
-    return frame[name].tolist() if name in frame else [None] * len(frame)
-
-
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _text(value: Any) -> str | None:
-    if _is_missing(value):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
 def _int_or_none(value: Any) -> int | None:
     try:
         number = float(value)
     except (TypeError, ValueError):
         return None
     return int(number) if math.isfinite(number) and number.is_integer() else None
-
-
-def _as_id(value: Any) -> str | None:
-    """``15709.0`` (float or text) → ``"15709"``; other text stays as it is."""
-    if _is_missing(value):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    text = str(value).strip()
-    head, dot, tail = text.partition(".")
-    if dot and head.isdigit() and tail and set(tail) == {"0"}:
-        return head
-    return text or None
 
 
 def _sex(value: Any) -> str | None:
@@ -689,24 +642,6 @@ def _fold_map(splits: Mapping[str, Iterable[int]], root: Path) -> dict[int, str]
                 )
             fold_to_split[int(fold)] = name
     return fold_to_split
-
-
-def _record_ref(value: Any, root: Path, absolute: bool) -> str | None:
-    text = _text(value)
-    if text is None:
-        return None
-    ref = Path(text.replace("\\", "/"))
-    if ref.suffix.lower() in (".hea", ".dat"):
-        ref = ref.with_suffix("")
-    return str((root / ref).absolute()) if absolute else ref.as_posix()
-
-
-def _missing_reason(stem: Path) -> str | None:
-    if not stem.with_name(stem.name + ".hea").is_file():
-        return "WFDB header (.hea) not found"
-    if not stem.with_name(stem.name + ".dat").is_file():
-        return "WFDB signal file (.dat) not found"
-    return None
 
 
 def _manifest_path(root: Path, ref: str | None, folder: Path) -> str | None:

@@ -41,6 +41,7 @@ from biomm._version import __version__
 from biomm.encoders import build_encoder
 from biomm.encoders.text import HFTextEncoder
 from biomm.errors import InputError
+from biomm.utils.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
 
 CHECKPOINT_KIND = "biomm-merl"
 
@@ -261,15 +262,9 @@ def load_checkpoint(
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    config_path = folder / "config.json"
-    weights = folder / "model.safetensors"
-    if not config_path.is_file() or not weights.is_file():
-        raise InputError(
-            "not a model checkpoint (needs config.json and model.safetensors)", path=folder
-        )
-    config = json.loads(config_path.read_text())
-    if config.get("kind") != CHECKPOINT_KIND:
-        raise InputError(f"config.json is not a {CHECKPOINT_KIND} checkpoint", path=config_path)
+    config = read_checkpoint_config(folder, CHECKPOINT_KIND)
+    config_path = folder / CONFIG_FILE
+    weights = folder / WEIGHTS_FILE
     spec = dict(config["model"])
     model = MERLModel(
         spec.pop("ecg_encoder"),

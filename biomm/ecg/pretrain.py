@@ -30,11 +30,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from torch.utils.data import DataLoader, Dataset
 
-from biomm.errors import ConfigError, InputError
+from biomm.errors import InputError
+from biomm.utils.config import read_yaml_mapping, resolve_paths, validate_config
 
 log = logging.getLogger(__name__)
 
@@ -110,25 +110,10 @@ class PretrainConfig(BaseModel):
             (3, True)
         """
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError("config file not found", path=path) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"invalid YAML: {exc}", path=path) from None
-        if not isinstance(data, dict):
-            raise ConfigError("a config must be a mapping of keys to values", path=path)
+        data = read_yaml_mapping(path)
         data.update({k: v for k, v in overrides.items() if v is not None})
-        for key in ("cohort", "out", "schema", "data_root", "store"):
-            if data.get(key) is not None and not Path(str(data[key])).is_absolute():
-                data[key] = str(path.parent / str(data[key]))
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
-            raise ConfigError(problems, path=path) from None
+        data = resolve_paths(data, ("cohort", "out", "schema", "data_root", "store"), path.parent)
+        return validate_config(cls, data, path)
 
 
 def seed_everything(seed: int) -> None:

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from biomm.errors import ConfigError, InputError
 from biomm.registries import PROMPT_SETS
+from biomm.utils.config import validation_message
 from biomm.zeroshot.classifier import TextEncoderFn, ZeroShotClassifier
 
 PromptMode = Literal["names", "knowledge"]
@@ -196,7 +197,7 @@ class PromptSet(BaseModel):
         try:
             return _resolve_codes(cls.model_validate(data))
         except (ValidationError, ValueError) as exc:
-            raise ConfigError(_validation_message(exc), path=path) from None
+            raise ConfigError(validation_message(exc), path=path) from None
 
 
 def _resolve_codes(ps: PromptSet) -> PromptSet:
@@ -211,14 +212,6 @@ def _resolve_codes(ps: PromptSet) -> PromptSet:
             c = ClassPrompt(name=entry.name, label=c.label or c.name, code=c.name)
         classes.append(c)
     return ps.model_copy(update={"classes": classes})
-
-
-def _validation_message(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-    return str(exc)
 
 
 def _load_knowledge(spec: str) -> Any:
@@ -271,7 +264,7 @@ def get_prompt_set(spec: str | PathLike[str] | dict[str, Any] | PromptSet) -> Pr
         try:
             return _resolve_codes(PromptSet.model_validate(spec))
         except (ValidationError, ValueError) as exc:
-            raise ConfigError(_validation_message(exc)) from None
+            raise ConfigError(validation_message(exc)) from None
     _register_builtin_prompt_sets()
     text = str(spec)
     if Path(text).suffix.lower() in (".yaml", ".yml", ".json") or Path(text).is_file():
