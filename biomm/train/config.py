@@ -6,7 +6,7 @@ Example config::
     schema: schema.yaml           # optional; targets are declared there (or inferred)
     modalities:
       ecg: {embeddings: ecg_embeddings.h5}         # from `biomm ecg embed`
-      wsi: {embeddings: slide_embeddings.parquet}  # patient_id + numeric columns
+      wsi: {bags: wsi_features, encoder: {name: abmil}}  # `biomm wsi embed` output folder
     tasks:
       death: {head: survival_cox, target: os}      # a survival target → (time, event)
       high_risk: {head: binary, target: high_risk}
@@ -35,18 +35,31 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from biomm.errors import InputError
 from biomm.utils.config import read_yaml_mapping, resolve_paths, validate_config
 
 
 class ModalitySource(BaseModel):
-    """Where a modality's embeddings come from."""
+    """Where a modality comes from: an embedding table, or a folder of per-slide tile bags.
+
+    ``bags``: the folder of ``biomm wsi embed`` (its ``features/*.h5``, each with a
+    ``patient_id`` attribute); a patient's slides are concatenated into one bag and an
+    ``encoder`` (default ``abmil``) aggregates it inside the model, trained end to end.
+    """
 
     model_config = ConfigDict(extra="forbid")
-    embeddings: Path
+    embeddings: Path | None = None
+    bags: Path | None = None
+    encoder: dict[str, Any] = Field(default_factory=lambda: {"name": "abmil"})
     id_column: str = "patient_id"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModalitySource:
+        if (self.embeddings is None) == (self.bags is None):
+            raise ValueError("give exactly one of 'embeddings' (a table) or 'bags' (a folder)")
+        return self
 
 
 class TaskSpec(BaseModel):
@@ -111,7 +124,7 @@ class TrainConfig(BaseModel):
         modalities = data.get("modalities")
         if isinstance(modalities, dict):
             data["modalities"] = {
-                name: resolve_paths(source, ("embeddings",), path.parent)
+                name: resolve_paths(source, ("embeddings", "bags"), path.parent)
                 if isinstance(source, dict)
                 else source
                 for name, source in modalities.items()
@@ -218,8 +231,17 @@ def build_datasets(cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     patients = table[pid].astype(str).tolist()
     if len(set(patients)) != len(patients):
         raise InputError("training needs one manifest row per patient", path=cfg.cohort)
-    embeddings, present = {}, {}
+    embeddings, present, bags, encoders, bag_dims = {}, {}, {}, {}, {}
     for m, source in cfg.modalities.items():
+        if source.bags is not None:
+            bags[m], bag_dims[m] = patient_bags(source.bags, patients)
+            if not any(bags[m]):
+                raise InputError(
+                    f"modality {m!r}: no bag belongs to a cohort patient", path=source.bags
+                )
+            encoder = dict(source.encoder)
+            encoders[m] = {"name": encoder.pop("name", "abmil"), "in_dim": bag_dims[m], **encoder}
+            continue
         ids, values = read_embedding_table(source.embeddings, source.id_column)
         embeddings[m], present[m] = patient_embeddings(ids, values, patients)
         if not present[m].any():
@@ -250,7 +272,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if not split_col or split_col not in table:
         raise InputError("the cohort needs a split column (biomm cohort split)", path=cfg.cohort)
     split = table[split_col].astype(str).str.strip().str.lower().to_numpy()
-    full = EmbeddingDataset(patients, embeddings, present, targets, masks)
+    full = EmbeddingDataset(patients, embeddings, present, targets, masks, bags)
     datasets = {
         name: full.subset(np.flatnonzero(split == value))
         for name, value in (
@@ -260,8 +282,59 @@ def build_datasets(cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         )
     }
     spec = {
-        "embed_dims": full.embed_dims,
+        "embed_dims": {**full.embed_dims, **bag_dims},
         "fusion": {"name": cfg.fusion.name, "out_dim": cfg.fusion.out_dim, **cfg.fusion.kwargs},
         "heads": heads,
     }
+    if encoders:
+        spec["encoders"] = encoders
     return datasets, spec
+
+
+def patient_bags(
+    folder: str | os.PathLike[str], patients: list[str]
+) -> tuple[list[list[str]], int]:
+    """Feature files per patient from a ``biomm wsi embed`` folder, and the feature size.
+
+    Files are matched by their ``patient_id`` attribute (a file without one is matched by its
+    stem). Unreadable files and empty bags are skipped with a warning naming the file: one
+    corrupt slide never stops a training run.
+
+    Raises:
+        InputError: When the folder has no readable feature file, or sizes differ.
+
+    Examples:
+        >>> patient_bags.__name__
+        'patient_bags'
+    """
+    import warnings
+
+    import h5py
+
+    folder = Path(folder)
+    root = folder / "features" if (folder / "features").is_dir() else folder
+    if not root.is_dir():
+        raise InputError("bag folder not found", path=folder)
+    index = {p: k for k, p in enumerate(patients)}
+    per_patient: list[list[str]] = [[] for _ in patients]
+    dims = set()
+    for path in sorted(root.glob("*.h5")):
+        try:
+            with h5py.File(path, "r") as h5:
+                shape = h5["features"].shape
+                owner = h5.attrs.get("patient_id", "")
+        except (OSError, KeyError) as exc:
+            warnings.warn(f"{path}: unreadable feature file skipped ({exc})", stacklevel=2)
+            continue
+        owner = owner.decode() if isinstance(owner, bytes) else str(owner or path.stem)
+        if len(shape) != 2 or shape[0] == 0:
+            warnings.warn(f"{path}: no tile features, skipped", stacklevel=2)
+            continue
+        dims.add(int(shape[1]))
+        if owner in index:
+            per_patient[index[owner]].append(str(path))
+    if not dims:
+        raise InputError("no readable feature file (*.h5 with 'features')", path=root)
+    if len(dims) != 1:
+        raise InputError(f"feature files have different sizes {sorted(dims)}", path=root)
+    return per_patient, dims.pop()

@@ -51,9 +51,15 @@ class MultimodalModel(nn.Module):
         self.spec = dict(spec or {})
 
     def embed(
-        self, inputs: Mapping[str, Any], token_masks: Mapping[str, torch.Tensor] | None = None
+        self,
+        inputs: Mapping[str, Any],
+        token_masks: Mapping[str, torch.Tensor] | None = None,
+        present: Mapping[str, torch.Tensor] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Modality inputs → embeddings (identity where no encoder is set).
+
+        An encoder (e.g. attention MIL over a bag of tile features) runs only on the samples
+        that have the modality; absent rows stay zero, so an empty bag never yields NaN.
 
         Examples:
             >>> MultimodalModel.embed.__name__
@@ -63,12 +69,22 @@ class MultimodalModel(nn.Module):
         for m, x in inputs.items():
             if m not in self.fusion.modalities:
                 continue
-            if m in self.encoders:
-                mask = (token_masks or {}).get(m)
-                y = self.encoders[m](x, mask) if mask is not None else self.encoders[m](x)
-                out[m] = y[0] if isinstance(y, tuple) else y
-            else:
+            if m not in self.encoders:
                 out[m] = x.float()
+                continue
+            rows = (present or {}).get(m)
+            rows = (
+                torch.ones(x.shape[0], dtype=torch.bool, device=x.device) if rows is None else rows
+            )
+            mask = (token_masks or {}).get(m)
+            encoder = self.encoders[m]
+            result = torch.zeros(x.shape[0], int(encoder.embed_dim), device=x.device)
+            if rows.any():
+                args = (x[rows].float(),) if mask is None else (x[rows].float(), mask[rows])
+                y = encoder(*args)
+                y = y[0] if isinstance(y, tuple) else y
+                result = result.to(y.dtype).index_put((rows.nonzero().squeeze(1),), y)
+            out[m] = result
         return out
 
     def forward(

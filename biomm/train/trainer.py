@@ -22,6 +22,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ class EmbeddingDataset(Dataset):
         present: Modality → ``[N]`` bool (default: rows without NaN).
         targets: Task → ``[N]`` (class or value) or ``[N, 2]`` (time, event) array.
         target_masks: Task → ``[N]`` bool, True where known (default: not NaN).
+        bags: Modality → per patient, the feature files (``biomm wsi embed`` HDF5) whose tiles
+            form that patient's bag (several slides are concatenated; no file = absent). Read
+            lazily, one patient at a time.
     """
 
     def __init__(
@@ -56,8 +60,13 @@ class EmbeddingDataset(Dataset):
         present: Mapping[str, np.ndarray] | None = None,
         targets: Mapping[str, np.ndarray] | None = None,
         target_masks: Mapping[str, np.ndarray] | None = None,
+        bags: Mapping[str, Sequence[Sequence[str]]] | None = None,
     ) -> None:
         n = len(patient_ids)
+        self.bags = {m: [list(files) for files in per] for m, per in (bags or {}).items()}
+        for m, per in self.bags.items():
+            if len(per) != n:
+                raise InputError(f"bag modality {m!r}: {len(per)} rows, expected {n}")
         self.patient_ids = list(patient_ids)
         self.embeddings = {m: np.asarray(x, np.float32) for m, x in embeddings.items()}
         for m, x in self.embeddings.items():
@@ -84,6 +93,11 @@ class EmbeddingDataset(Dataset):
         modalities = {
             m: torch.from_numpy(x[k]) for m, x in self.embeddings.items() if self.present[m][k]
         }
+        for m, per in self.bags.items():
+            if per[k]:
+                from biomm.wsi.bags import read_bag
+
+                modalities[m] = torch.cat([read_bag(f).features for f in per[k]])
         targets: dict[str, Any] = {}
         for t, v in self.targets.items():
             if self.target_masks[t][k]:
@@ -106,6 +120,7 @@ class EmbeddingDataset(Dataset):
             {m: p[rows] for m, p in self.present.items()},
             {t: v[rows] for t, v in self.targets.items()},
             {t: v[rows] for t, v in self.target_masks.items()},
+            {m: [per[k] for k in rows] for m, per in self.bags.items()},
         )
 
     @classmethod
@@ -193,8 +208,9 @@ def drop_modalities(
 
 def _loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
     generator = torch.Generator().manual_seed(seed)
+    collate_fn = partial(collate, variable_length=tuple(getattr(dataset, "bags", {})))
     return DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator
+        dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate_fn, generator=generator
     )
 
 
@@ -206,7 +222,7 @@ def _device(name: str) -> torch.device:
 
 def _inputs(model: Any, batch: Batch, device: torch.device) -> tuple[dict, dict]:
     batch = batch.to(device)
-    embeddings = model.embed(batch.modalities, batch.token_masks)
+    embeddings = model.embed(batch.modalities, batch.token_masks, batch.present)
     present = {m: batch.present[m] for m in embeddings}
     return embeddings, present
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import h5py
 import numpy as np
@@ -132,3 +133,56 @@ def test_train_cli_config_errors(tmp_path):
     (tmp_path / "t.yaml").write_text(yaml.safe_dump(bad))
     result = runner.invoke(app, ["train", "--config", str(tmp_path / "t.yaml")])
     assert result.exit_code == 2 and "missing.h5" in result.output
+
+
+def test_train_cli_with_tile_bags_aggregated_end_to_end(tmp_path):
+    """A `wsi` modality given as per-slide feature files (the `biomm wsi embed` layout)."""
+    data = write_cohort(tmp_path, n=300, seed=1)
+    rng = np.random.default_rng(1)
+    features = tmp_path / "wsi" / "features"
+    features.mkdir(parents=True)
+    for k, pid in enumerate(data.patient_ids):
+        if k % 5 == 0:
+            continue  # 20 % have no slide
+        n_tiles = int(rng.integers(3, 12))
+        tiles = rng.normal(size=(n_tiles, 8)).astype(np.float32)
+        tiles[:2, :4] += 1.5 * data.embeddings["a"][k, :4]  # two informative tiles
+        with h5py.File(features / f"slide{k}.h5", "w") as h5:
+            h5["features"] = tiles
+            h5["coords"] = np.zeros((n_tiles, 2), np.int64)
+            h5.attrs["patient_id"] = pid
+    (features / "corrupt.h5").write_bytes(b"not hdf5")  # one corrupt slide: skipped, named
+    config = {
+        "cohort": "cohort.csv",
+        "schema": "schema.yaml",
+        "out": "run",
+        "modalities": {
+            "wsi": {"bags": "wsi", "encoder": {"name": "abmil", "hidden_dim": 16}},
+            "b": {"embeddings": "b.csv"},
+        },
+        "tasks": {"label": {"head": "binary", "target": "label"}},
+        "fusion": {"name": "multimodn", "out_dim": 16},
+        "training": {"epochs": 15, "batch_size": 32, "lr": 0.003, "patience": 5},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = runner.invoke(
+            app,
+            [
+                "train",
+                "--config",
+                str(tmp_path / "train.yaml"),
+                "--bootstrap",
+                "0",
+                "--no-progress",
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    assert any("corrupt.h5" in str(w.message) for w in caught)  # named, skipped
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert {"wsi", "b", "b+wsi"} & set(metrics["pattern"])
+    assert metrics.loc[metrics["pattern"] == "all", "auroc"].iloc[0] > 0.6
+    model, config_json = load_model(tmp_path / "run" / "model")
+    assert config_json["model"]["encoders"]["wsi"]["name"] == "abmil"
+    assert "wsi" in model.encoders
