@@ -109,11 +109,12 @@ def profiles() -> None:
             "leads": len(p.leads),
             "bandpass": p.bandpass,
             "normalise": p.normalise,
-            "reference": (p.reference or "")[:60],
         }
         for name, p in PROFILES.items()
     ]
     typer.echo(frame_to_text(pd.DataFrame(rows)))
+    for name, p in PROFILES.items():
+        typer.echo(f"\n{name}: {p.description}\n  reference: {p.reference}")
 
 
 @ecg_app.command("synth")
@@ -144,9 +145,17 @@ def synth(
     typer.echo(f"{patients} synthetic ECGs with reports -> {paths['manifest']}")
     typer.echo("next:")
     typer.echo(f"  biomm ecg pretrain --config {paths['config']}")
+    model = out / "run" / "model"
     typer.echo(
-        f"  biomm ecg zeroshot --model {out / 'run' / 'model'} --cohort {paths['manifest']} "
+        f"  biomm ecg zeroshot --model {model} --cohort {paths['manifest']} "
         f"--classes {paths['classes']} --split test --out {out / 'zeroshot'}"
+    )
+    typer.echo(
+        f"  biomm ecg probe --model {model} --cohort {paths['manifest']} "
+        f"--classes {paths['classes']} --out {out / 'probe'}"
+    )
+    typer.echo(
+        f"  biomm ecg embed --model {model} --cohort {paths['manifest']} --out {out / 'ecg.h5'}"
     )
 
 
@@ -181,8 +190,9 @@ def convert(
 
     cohort = _cohort(manifest, schema, data_root)
     try:
+        sources = cohort_sources(cohort)
         summary = convert_ecgs(
-            cohort_sources(cohort),
+            sources,
             out,
             profile,
             workers=workers,
@@ -194,13 +204,18 @@ def convert(
         )
     except BiommError as exc:
         raise fail_usage(exc) from None
-    rate = (summary.total - summary.skipped) / max(summary.seconds, 1e-9)
+    rate = summary.attempted / max(summary.seconds, 1e-9)
     typer.echo(
-        f"{summary.done} record(s) stored, {summary.skipped} already done, "
-        f"{summary.failed} failed; {rate:.0f} records/s -> {out}"
+        f"{summary.attempted} record(s) read now ({summary.stored_now} stored, "
+        f"{summary.attempted - summary.stored_now} failed, {rate:.0f} records/s), "
+        f"{summary.skipped} handled by an earlier run; the store holds {summary.done} of "
+        f"{summary.total} records -> {out}"
     )
+    without = len(cohort) - len({s.row for s in sources})
+    if without:
+        typer.echo(f"{without} manifest row(s) have no ECG (a missing modality, not an error)")
     if summary.failed:
-        typer.echo(f"failures: {out / 'failures.csv'}", err=True)
+        typer.echo(f"{summary.failed} failed record(s): {out / 'failures.csv'}", err=True)
         if not allow_failures:
             raise typer.Exit(1)
 
@@ -233,7 +248,7 @@ def pretrain(
         cfg = cfg.model_copy(update=updates)
         summary = run(cfg)
     except BiommError as exc:
-        raise fail_usage(exc) from None
+        raise fail_usage(exc if exc.path else f"{config}: {exc}") from None
     if summary.get("rank", 0) != 0:
         return  # under torchrun only the first process reports
     last = summary["history"][-1] if summary["history"] else {}
@@ -252,6 +267,7 @@ def embed(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output HDF5 file.")],
     split: SplitOpt = None,
     store: Annotated[Path | None, typer.Option(help="Array store folder (reused).")] = None,
+    allow_failures: Annotated[bool, typer.Option(help="Exit 0 even if records failed.")] = False,
     batch_size: BatchOpt = 256,
     device: DeviceOpt = "cpu",
     workers: WorkersOpt = 1,
@@ -262,7 +278,9 @@ def embed(
     """Embed a cohort's ECGs with a pretrained model into an HDF5 file.
 
     Datasets: embeddings (N x D, unit norm), record_id, patient_id; attributes: the model's
-    provenance and input profile.
+    provenance and input profile. Records are profiled into an array store (--store, default
+    OUT with the suffix .store; reused by later runs); unreadable records are listed in its
+    failures.csv and make the exit code 1 unless --allow-failures.
 
     Example usage:
 
@@ -294,6 +312,11 @@ def embed(
         f"{len(result.index)} record(s) embedded ({result.embeddings.shape[1]}-d), "
         f"{len(result.failures)} failed -> {out}"
     )
+    if result.failures:
+        store_dir = store or out.with_suffix(".store")
+        typer.echo(f"failures: {store_dir / 'failures.csv'}", err=True)
+        if not allow_failures:
+            raise typer.Exit(1)
 
 
 @ecg_app.command("zeroshot")
@@ -352,6 +375,12 @@ def zeroshot(
     except BiommError as exc:
         raise fail_usage(exc) from None
     typer.echo(f"{summary['records']} record(s) scored, {summary['failed_records']} failed")
+    if summary["missing_label_columns"]:
+        typer.echo(
+            f"warning: label column(s) {summary['missing_label_columns']} of {classes} are not "
+            "in the manifest: those classes are scored without metrics",
+            err=True,
+        )
     for mode, entry in summary["modes"].items():
         if "macro_auroc" in entry:
             typer.echo(
@@ -397,7 +426,7 @@ def probe(
     from biomm.zeroshot.prompts import get_prompt_set
 
     try:
-        parts = [float(f) for f in fractions.split(",") if f.strip()]
+        parts = sorted({float(f) for f in fractions.split(",") if f.strip()})
     except ValueError:
         raise fail_usage(
             f"--fractions: expected numbers like 0.01,0.1,1, got {fractions!r}"

@@ -54,7 +54,7 @@ def train(
             )
         summary = run_training(cfg, n_bootstrap=bootstrap, progress=progress)
     except BiommError as exc:
-        raise fail_usage(exc) from None
+        raise fail_usage(exc if exc.path else f"{config}: {exc}") from None
     counts = summary["counts"]
     typer.echo(
         f"trained {summary['epochs']} epoch(s) on {counts['train']} patients "

@@ -40,7 +40,7 @@ from torch import nn
 from biomm._version import __version__
 from biomm.encoders import build_encoder
 from biomm.encoders.text import HFTextEncoder
-from biomm.errors import InputError
+from biomm.errors import ConfigError, InputError
 from biomm.utils.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
 
 CHECKPOINT_KIND = "biomm-merl"
@@ -112,7 +112,10 @@ class MERLModel(nn.Module):
             "uma_weight": uma_weight,
             "freeze_text": freeze_text,
         }
-        self.ecg = build_encoder(ecg_encoder["name"], **self.spec["ecg_encoder"]["kwargs"])
+        try:
+            self.ecg = build_encoder(ecg_encoder["name"], **self.spec["ecg_encoder"]["kwargs"])
+        except TypeError as exc:
+            raise ConfigError(f"ecg_encoder {ecg_encoder['name']!r}: {exc}") from None
         if getattr(self.ecg, "modality", None) != "ecg":
             raise InputError(f"{ecg_encoder['name']!r} is not an ECG encoder")
         text_kwargs = {

@@ -54,7 +54,7 @@ class TextSpec(BaseModel):
     model: str = "minilm"
     pooling: Literal["cls", "mean", "pooler"] = "mean"
     max_length: int = 128
-    batch_size: int = 64
+    batch_size: int = Field(64, ge=2)
 
 
 class PretrainConfig(BaseModel):
@@ -73,15 +73,15 @@ class PretrainConfig(BaseModel):
     ecg_encoder: EncoderSpec = Field(default_factory=EncoderSpec)
     text: TextSpec = Field(default_factory=TextSpec)
     freeze_text: bool = True
-    proj_dim: int = 256
-    temperature: float = 0.07
+    proj_dim: int = Field(256, ge=1)
+    temperature: float = Field(0.07, gt=0, lt=10)
     learn_temperature: bool = False
     uma_weight: float = 1.0
-    uma_dropout: float = 0.1
-    epochs: int = 10
+    uma_dropout: float = Field(0.1, ge=0, lt=1)
+    epochs: int = Field(10, ge=1)
     batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
     warmup_epochs: float = 1.0
     grad_clip: float | None = 1.0
     train_split: str = "train"

@@ -77,9 +77,11 @@ class ConvertSummary:
     Attributes:
         out: The store folder.
         total: Records in the store.
-        done: Records converted (in this or an earlier run).
-        failed: Records that failed (see ``failures.csv``).
-        skipped: Records already done by an earlier run and not redone.
+        done: Records in the store that converted (in this or an earlier run).
+        failed: Records in the store that failed (see ``failures.csv``).
+        skipped: Records an earlier run already handled (done, or failed and not retried).
+        attempted: Records this run read.
+        stored_now: Records this run converted.
         seconds: Wall time of this run.
     """
 
@@ -89,6 +91,8 @@ class ConvertSummary:
     failed: int
     skipped: int
     seconds: float
+    attempted: int = 0
+    stored_now: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -211,6 +215,8 @@ def convert_ecgs(
         skipped=skipped,
         seconds=time.perf_counter() - started,
         failures=failures,
+        attempted=len(todo),
+        stored_now=sum(1 for k in todo if outcomes.get(k, {}).get("ok")),
     )
 
 
@@ -231,8 +237,10 @@ def _prepare(out: Path, meta: dict[str, Any], index: pd.DataFrame, *, resume: bo
             same = previous["record_id"].astype(str).tolist() == index["record_id"].tolist()
         if not same:
             raise InputError(
-                "the folder holds an ECG store of other records or another profile: "
-                "choose a new folder or start over (resume=False / --overwrite)",
+                "the folder holds an ECG store of other records, another profile or another "
+                f"dtype (it has {old.get('dtype')}, profile {old.get('profile', {}).get('name')}, "
+                f"{old.get('n_records')} records): choose a new folder or start over "
+                "(--overwrite; resume=False in Python)",
                 path=out,
             )
         return np.load(out / "status.npy", mmap_mode="r+")

@@ -83,6 +83,8 @@ def zeroshot_cohort(
         progress=progress,
     )
     columns = [prompts.label_columns.get(name) for name in prompts.class_names]
+    missing = [c for c in columns if c is not None and c not in cohort.table]
+    columns = [None if c in missing else c for c in columns]  # scored without metrics
     has_labels = any(c is not None for c in columns)
     labels = label_matrix(cohort, result.index["row"].astype(int).tolist(), columns)
     embeddings = torch.from_numpy(result.embeddings)
@@ -92,6 +94,7 @@ def zeroshot_cohort(
         "records": len(result.index),
         "failed_records": len(result.failures),
         "split": split,
+        "missing_label_columns": missing,
         "modes": {},
     }
     used_prompts: dict[str, Any] = {}

@@ -87,7 +87,9 @@ class HFTextEncoder(Encoder):
         if pooling not in POOLINGS:
             raise InputError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # loading bars would flood cohort-run logs
         source = resolve_text_model(model)
         try:
             self.lm = AutoModel.from_pretrained(source)

@@ -77,7 +77,7 @@ class FusionSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = "multimodn"
-    out_dim: int = 64
+    out_dim: int = Field(64, ge=1)
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -85,11 +85,11 @@ class TrainingSpec(BaseModel):
     """Optimisation settings (see :class:`biomm.train.trainer.TrainSettings`)."""
 
     model_config = ConfigDict(extra="forbid")
-    epochs: int = 100
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    patience: int = 10
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    patience: int = Field(10, ge=0)
     modality_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     grad_clip: float | None = 1.0
     seed: int = 0
@@ -263,6 +263,8 @@ def build_datasets(cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         for k, v in enumerate(parsed.values):
             if v is not None:
                 array[k] = v
+        if spec.head == "multiclass":  # class indices; unknown rows are masked
+            array = np.where(known, np.nan_to_num(array), 0).astype(np.int64)
         targets[task], masks[task] = array, known
         head_kwargs = dict(spec.kwargs)
         if parsed.classes and spec.head in ("multiclass", "multilabel"):

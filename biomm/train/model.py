@@ -169,12 +169,24 @@ def build_model(spec: Mapping[str, Any]) -> MultimodalModel:
     encoders = {}
     for m, enc in (spec.get("encoders") or {}).items():
         kwargs = {k: v for k, v in enc.items() if k != "name"}
-        encoders[m] = build_encoder(enc["name"], **kwargs)
+        encoders[m] = _build(f"encoder of {m!r}", build_encoder, enc["name"], **kwargs)
         embed_dims[m] = int(encoders[m].embed_dim)
     fusion_kwargs = {k: v for k, v in spec["fusion"].items() if k != "name"}
-    fusion = FUSIONS.build(spec["fusion"]["name"], embed_dims=embed_dims, **fusion_kwargs)
+    fusion = _build(
+        "fusion", FUSIONS.build, spec["fusion"]["name"], embed_dims=embed_dims, **fusion_kwargs
+    )
     heads = {}
     for task, head in spec["heads"].items():
         kwargs = {k: v for k, v in head.items() if k not in ("name", "target")}
-        heads[task] = HEADS.build(head["name"], in_dim=fusion.out_dim, **kwargs)
+        heads[task] = _build(
+            f"head of {task!r}", HEADS.build, head["name"], in_dim=fusion.out_dim, **kwargs
+        )
     return MultimodalModel(fusion, heads, encoders, spec=spec)
+
+
+def _build(what: str, factory: Any, name: str, **kwargs: Any) -> Any:
+    """Build a registered component; a wrong argument is a ConfigError naming it."""
+    try:
+        return factory(name, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{what} {name!r}: {exc}") from None

@@ -67,16 +67,25 @@ def _scores(head: str, prediction: dict[str, Any]) -> np.ndarray:
     return np.asarray(prediction["value"])
 
 
-def prepare_survival_heads(spec: dict[str, Any], train: Any) -> None:
-    """Give discrete-time survival heads bin edges from the training targets (in place).
+def prepare_heads(spec: dict[str, Any], train: Any) -> None:
+    """Fit what heads need from the training split only (in place, recorded in the spec).
+
+    Discrete-time survival heads get bin edges from the training event times; regression
+    heads get the training targets' mean and standard deviation (they train on standardised
+    values and predict in the target's units).
 
     Examples:
-        >>> prepare_survival_heads.__name__
-        'prepare_survival_heads'
+        >>> prepare_heads.__name__
+        'prepare_heads'
     """
+    from biomm.heads.regression import standardisation
     from biomm.heads.survival import time_bins
 
     for task, head in spec["heads"].items():
+        if head["name"] == "regression" and "target_mean" not in head:
+            known = train.target_masks[task]
+            mean, std = standardisation(train.targets[task][known].astype(float))
+            head["target_mean"], head["target_std"] = mean, std
         if head["name"] == "survival_discrete" and "edges" not in head:
             known = train.target_masks[task]
             values = train.targets[task][known]
@@ -184,6 +193,17 @@ def trajectories(model: Any, dataset: Any) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _finite(value: Any) -> Any:
+    """NaN/inf → None, so summary.json is strict JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def run_training(cfg: Any, *, n_bootstrap: int = 200, progress: bool = True) -> dict[str, Any]:
     """Train, evaluate on the test split and write everything to ``cfg.out``.
 
@@ -197,7 +217,7 @@ def run_training(cfg: Any, *, n_bootstrap: int = 200, progress: bool = True) -> 
     datasets, spec = build_datasets(cfg)
     if not len(datasets["train"]):
         raise InputError(f"no patient in the {cfg.train_split!r} split", path=cfg.cohort)
-    prepare_survival_heads(spec, datasets["train"])
+    prepare_heads(spec, datasets["train"])
     torch.manual_seed(cfg.training.seed)
     model = build_model(spec)
     settings = TrainSettings(
@@ -229,5 +249,5 @@ def run_training(cfg: Any, *, n_bootstrap: int = 200, progress: bool = True) -> 
         summary["test"] = metrics[metrics["pattern"] == "all"].to_dict("records")
         if hasattr(model.fusion, "trajectory"):
             atomic_write_table(trajectories(model, test), out / "trajectories.csv")
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
+    atomic_write_text(out / "summary.json", json.dumps(_finite(summary), indent=2, default=str))
     return summary

@@ -94,6 +94,14 @@ class PromptSet(BaseModel):
         bad = [t for t in value if "{}" not in t]
         if bad or not value:
             raise ValueError(f"every template needs a '{{}}' for the class name: {bad or value}")
+        for template in value:
+            try:
+                template.format("x")
+            except (IndexError, KeyError, ValueError) as exc:
+                raise ValueError(
+                    f"template {template!r} must have exactly one '{{}}' and no other fields "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
         return value
 
     @model_validator(mode="after")

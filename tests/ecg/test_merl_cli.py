@@ -160,7 +160,7 @@ def test_convert_cli_lists_failures(trained, tmp_path):
             "--no-progress",
         ],
     )
-    assert result.exit_code == 1 and "4 record(s) stored" in result.output
+    assert result.exit_code == 1 and "5 record(s) read now (4 stored, 1 failed" in result.output
     failures = pd.read_csv(tmp_path / "store" / "failures.csv")
     assert failures["source"].str.contains("missing_record").all()
     again = runner.invoke(
@@ -177,7 +177,11 @@ def test_convert_cli_lists_failures(trained, tmp_path):
             "--allow-failures",
         ],
     )
-    assert again.exit_code == 0 and "5 already done" in again.output
+    assert (
+        again.exit_code == 0
+        and "0 record(s) read now" in again.output
+        and "5 handled by an earlier run" in again.output
+    )
     info = _invoke("ecg", "info", table.loc[0, "ecg"] + ".hea", "--json")
     assert json.loads(info)["fs"] == 500.0
 

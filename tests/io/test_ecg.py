@@ -125,7 +125,7 @@ def test_numpy_orientations_npz_and_units(tmp_path, signal):
     a = read_ecg(tmp_path / "a.npy", fs=500)
     b = read_ecg(tmp_path / "b.npy", fs=500, units="uV")
     np.testing.assert_allclose(a.signal, b.signal, atol=1e-5)
-    with pytest.raises(ECGReadError, match="fs="):
+    with pytest.raises(ECGReadError, match="pass fs"):
         read_ecg(tmp_path / "a.npy")
     np.savez(tmp_path / "c.npz", signal=signal[:, :2].T, fs=250.0, leads=np.array(["I", "V2"]))
     c = read_ecg(tmp_path / "c.npz")
@@ -188,5 +188,8 @@ def test_lead_name_spellings_and_unknown_channels():
 
 
 def test_unknown_extension(tmp_path):
+    (tmp_path / "ecg.scp").write_bytes(b"SCP")
     with pytest.raises(ECGReadError, match="unknown ECG format"):
         read_ecg(Path(tmp_path / "ecg.scp"))  # SCP-ECG: not supported
+    with pytest.raises(ECGReadError, match=r"missing_rec: file not found \(nor a WFDB header"):
+        read_ecg(tmp_path / "missing_rec")  # a WFDB record named without .hea, absent

@@ -74,6 +74,13 @@ def detect_format(path: Path) -> str:
         return "csv"
     if is_dicom_file(path):
         return "dicom"
+    if not path.exists():
+        raise ECGReadError(
+            f"file not found (nor a WFDB header {path.name}.hea)"
+            if not suffix
+            else "file not found",
+            path=path,
+        )
     raise ECGReadError(
         f"unknown ECG format {suffix or '(no extension)'!r}; supported: WFDB (.hea), DICOM "
         "(.dcm), GE MUSE (.xml), NumPy (.npy/.npz), CSV",
@@ -522,7 +529,10 @@ def _read_muse(path: Path, **_: Any) -> ECG:
 
 def _require_fs(fs: float | None, path: Path) -> float:
     if fs is None:
-        raise ECGReadError("this format does not store the sampling rate: pass fs=...", path=path)
+        raise ECGReadError(
+            "this format does not store the sampling rate: pass fs (--fs on the command line)",
+            path=path,
+        )
     return float(fs)
 
 
