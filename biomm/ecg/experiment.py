@@ -115,7 +115,7 @@ def write_synthetic_experiment(
         ['classes', 'config', 'manifest']
     """
     from biomm.cohort import Cohort
-    from biomm.ecg.synthetic import make_ecg_cohort
+    from biomm.ecg.synthetic_cohort import make_ecg_cohort
 
     out = Path(out)
     make_ecg_cohort(out, n_patients, seed=seed, fs=fs, duration_s=duration_s)

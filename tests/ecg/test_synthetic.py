@@ -19,10 +19,10 @@ from biomm.ecg.synthetic import (
     ecg_features,
     generate_ecg,
     generate_report,
-    make_ecg_cohort,
     sample_ecg_params,
     write_wfdb16,
 )
+from biomm.ecg.synthetic_cohort import make_ecg_cohort
 from biomm.errors import InputError
 from biomm.io.ecg import LEADS_12, read_ecg
 
