@@ -42,23 +42,30 @@ from biomm.utils.config import read_yaml_mapping, resolve_paths, validate_config
 
 
 class ModalitySource(BaseModel):
-    """Where a modality comes from: an embedding table, or a folder of per-slide tile bags.
+    """Where a modality comes from: an embedding table, tile bags, or an ECG array store.
 
     ``bags``: the folder of ``biomm wsi embed`` (its ``features/*.h5``, each with a
     ``patient_id`` attribute); a patient's slides are concatenated into one bag and an
     ``encoder`` (default ``abmil``) aggregates it inside the model, trained end to end.
+    ``store``: a ``biomm ecg convert`` store; the ECG ``encoder`` (e.g. ``resnet1d18``) runs
+    on the profiled signals, trained end to end (a patient's first converted record is used).
     """
 
     model_config = ConfigDict(extra="forbid")
     embeddings: Path | None = None
     bags: Path | None = None
-    encoder: dict[str, Any] = Field(default_factory=lambda: {"name": "abmil"})
+    store: Path | None = None
+    encoder: dict[str, Any] | None = None
     id_column: str = "patient_id"
 
     @model_validator(mode="after")
     def _one_source(self) -> ModalitySource:
-        if (self.embeddings is None) == (self.bags is None):
-            raise ValueError("give exactly one of 'embeddings' (a table) or 'bags' (a folder)")
+        given = [k for k in ("embeddings", "bags", "store") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of 'embeddings' (a table), 'bags' (a folder of tile "
+                f"features) or 'store' (an ECG array store); got {given or 'none'}"
+            )
         return self
 
 
@@ -124,7 +131,7 @@ class TrainConfig(BaseModel):
         modalities = data.get("modalities")
         if isinstance(modalities, dict):
             data["modalities"] = {
-                name: resolve_paths(source, ("embeddings", "bags"), path.parent)
+                name: resolve_paths(source, ("embeddings", "bags", "store"), path.parent)
                 if isinstance(source, dict)
                 else source
                 for name, source in modalities.items()
@@ -232,6 +239,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if len(set(patients)) != len(patients):
         raise InputError("training needs one manifest row per patient", path=cfg.cohort)
     embeddings, present, bags, encoders, bag_dims = {}, {}, {}, {}, {}
+    signals: dict[str, tuple[str, np.ndarray]] = {}
     for m, source in cfg.modalities.items():
         if source.bags is not None:
             bags[m], bag_dims[m] = patient_bags(source.bags, patients)
@@ -239,8 +247,23 @@ def build_datasets(cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
                 raise InputError(
                     f"modality {m!r}: no bag belongs to a cohort patient", path=source.bags
                 )
-            encoder = dict(source.encoder)
+            encoder = dict(source.encoder or {"name": "abmil"})
             encoders[m] = {"name": encoder.pop("name", "abmil"), "in_dim": bag_dims[m], **encoder}
+            continue
+        if source.store is not None:
+            rows, n_leads = patient_store_rows(source.store, patients)
+            if (rows < 0).all():
+                raise InputError(
+                    f"modality {m!r}: no record of a cohort patient", path=source.store
+                )
+            signals[m] = (str(source.store), rows)
+            encoder = dict(source.encoder or {"name": "resnet1d18"})
+            encoders[m] = {
+                "name": encoder.pop("name", "resnet1d18"),
+                "in_leads": n_leads,
+                **encoder,
+            }
+            bag_dims[m] = 1  # replaced by the encoder's embed_dim in build_model
             continue
         ids, values = read_embedding_table(source.embeddings, source.id_column)
         embeddings[m], present[m] = patient_embeddings(ids, values, patients)
@@ -274,7 +297,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if not split_col or split_col not in table:
         raise InputError("the cohort needs a split column (biomm cohort split)", path=cfg.cohort)
     split = table[split_col].astype(str).str.strip().str.lower().to_numpy()
-    full = EmbeddingDataset(patients, embeddings, present, targets, masks, bags)
+    full = EmbeddingDataset(patients, embeddings, present, targets, masks, bags, signals)
     datasets = {
         name: full.subset(np.flatnonzero(split == value))
         for name, value in (
@@ -291,6 +314,26 @@ def build_datasets(cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if encoders:
         spec["encoders"] = encoders
     return datasets, spec
+
+
+def patient_store_rows(
+    store: str | os.PathLike[str], patients: list[str]
+) -> tuple[np.ndarray, int]:
+    """Row of each patient's first converted record in an ECG store (-1: none), and leads.
+
+    Examples:
+        >>> patient_store_rows.__name__
+        'patient_store_rows'
+    """
+    from biomm.ecg.store import ECGStore
+
+    opened = ECGStore(store)
+    ok = opened.ok
+    first: dict[str, int] = {}
+    for row, pid in enumerate(opened.index["patient_id"].astype(str)):
+        if ok[row] and pid not in first:
+            first[pid] = row
+    return np.array([first.get(p, -1) for p in patients], dtype=np.int64), len(opened.leads)
 
 
 def patient_bags(

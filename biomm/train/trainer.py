@@ -51,6 +51,8 @@ class EmbeddingDataset(Dataset):
         bags: Modality → per patient, the feature files (``biomm wsi embed`` HDF5) whose tiles
             form that patient's bag (several slides are concatenated; no file = absent). Read
             lazily, one patient at a time.
+        signals: Modality → (ECG store folder, per-patient store row, -1 = absent): profiled
+            signals read from the memory map for an ECG encoder trained end to end.
     """
 
     def __init__(
@@ -61,9 +63,14 @@ class EmbeddingDataset(Dataset):
         targets: Mapping[str, np.ndarray] | None = None,
         target_masks: Mapping[str, np.ndarray] | None = None,
         bags: Mapping[str, Sequence[Sequence[str]]] | None = None,
+        signals: Mapping[str, tuple[str, np.ndarray]] | None = None,
     ) -> None:
         n = len(patient_ids)
         self.bags = {m: [list(files) for files in per] for m, per in (bags or {}).items()}
+        self.signals = {
+            m: (str(path), np.asarray(rows)) for m, (path, rows) in (signals or {}).items()
+        }
+        self._stores: dict[str, Any] = {}
         for m, per in self.bags.items():
             if len(per) != n:
                 raise InputError(f"bag modality {m!r}: {len(per)} rows, expected {n}")
@@ -98,6 +105,13 @@ class EmbeddingDataset(Dataset):
                 from biomm.wsi.bags import read_bag
 
                 modalities[m] = torch.cat([read_bag(f).features for f in per[k]])
+        for m, (path, rows) in self.signals.items():
+            if rows[k] >= 0:
+                if m not in self._stores:
+                    from biomm.ecg.store import ECGStore
+
+                    self._stores[m] = ECGStore(path)
+                modalities[m] = torch.from_numpy(self._stores[m].get(int(rows[k]))[0])
         targets: dict[str, Any] = {}
         for t, v in self.targets.items():
             if self.target_masks[t][k]:
@@ -121,6 +135,7 @@ class EmbeddingDataset(Dataset):
             {t: v[rows] for t, v in self.targets.items()},
             {t: v[rows] for t, v in self.target_masks.items()},
             {m: [per[k] for k in rows] for m, per in self.bags.items()},
+            {m: (path, idx[rows]) for m, (path, idx) in self.signals.items()},
         )
 
     @classmethod

@@ -186,3 +186,60 @@ def test_train_cli_with_tile_bags_aggregated_end_to_end(tmp_path):
     model, config_json = load_model(tmp_path / "run" / "model")
     assert config_json["model"]["encoders"]["wsi"]["name"] == "abmil"
     assert "wsi" in model.encoders
+
+
+def test_train_cli_with_an_ecg_store_trained_end_to_end(tmp_path):
+    """An `ecg` modality read from a `biomm ecg convert` store, ResNet1d trained inside."""
+    assert runner.invoke(app, ["ecg", "synth", str(tmp_path / "exp"), "-n", "88"]).exit_code == 0
+    manifest = tmp_path / "exp" / "manifest.csv"
+    result = runner.invoke(
+        app,
+        [
+            "ecg",
+            "convert",
+            str(manifest),
+            "--out",
+            str(tmp_path / "store"),
+            "--profile",
+            "ptbxl100",
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    schema = {
+        "patient_id": "patient_id",
+        "split": "split",
+        "targets": {"brady": {"type": "binary", "column": "sinus_bradycardia"}},
+    }
+    (tmp_path / "schema.yaml").write_text(yaml.safe_dump(schema))
+    config = {
+        "cohort": str(manifest),
+        "schema": "schema.yaml",
+        "out": "run",
+        "modalities": {"ecg": {"store": "store", "encoder": {"name": "resnet1d18", "width": 8}}},
+        "tasks": {"brady": {"head": "binary", "target": "brady"}},
+        "fusion": {"name": "concat", "out_dim": 16},
+        "training": {"epochs": 3, "batch_size": 16, "lr": 0.003},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    result = runner.invoke(
+        app,
+        ["train", "--config", str(tmp_path / "train.yaml"), "--bootstrap", "0", "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert (
+        metrics.loc[metrics["pattern"] == "all", "n"].iloc[0]
+        == (pd.read_csv(manifest)["split"] == "test").sum()
+    )
+    model, config_json = load_model(tmp_path / "run" / "model")
+    assert config_json["model"]["encoders"]["ecg"] == {
+        "name": "resnet1d18",
+        "in_leads": 12,
+        "width": 8,
+    }
+    assert model.encoders["ecg"].embed_dim == model.fusion.embed_dims["ecg"]
+    bad = dict(config, modalities={"ecg": {"store": "store", "embeddings": "x.h5"}})
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    result = runner.invoke(app, ["train", "--config", str(tmp_path / "bad.yaml")])
+    assert result.exit_code == 2 and "exactly one of" in result.output
