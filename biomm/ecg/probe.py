@@ -27,6 +27,9 @@ from biomm.errors import InputError
 def stratified_fraction(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
     """Row indices of a subset of ``fraction`` of the rows keeping ≥1 positive per class.
 
+    The subset has ``max(1, round(fraction · N))`` rows, plus at most one positive and one
+    negative per class that a random draw missed, so every class can be fitted.
+
     Examples:
         >>> y = np.array([[1, 0]] * 50 + [[0, 1]] * 50, float)
         >>> rows = stratified_fraction(y, 0.1)

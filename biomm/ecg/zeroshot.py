@@ -68,9 +68,9 @@ def zeroshot_cohort(
     from biomm.zeroshot.prompts import get_prompt_set
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    prompts = get_prompt_set(prompt_set)
+    prompts = get_prompt_set(prompt_set)  # invalid prompts or checkpoints: nothing is written
     model, config = load_checkpoint(checkpoint)
+    out.mkdir(parents=True, exist_ok=True)
     result = embed_cohort(
         model,
         config,

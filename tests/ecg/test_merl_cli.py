@@ -134,6 +134,7 @@ def test_cli_errors_are_clear(trained, tmp_path):
         ],
     )
     assert result.exit_code == 2 and "not a model checkpoint" in result.output
+    assert not (tmp_path / "o").exists()  # a failed run leaves no output folder
     bad = tmp_path / "bad.yaml"
     bad.write_text("cohort: m.csv\nout: o\nepochz: 3\n")
     result = runner.invoke(app, ["ecg", "pretrain", "--config", str(bad)])

@@ -193,3 +193,14 @@ def test_unknown_extension(tmp_path):
         read_ecg(Path(tmp_path / "ecg.scp"))  # SCP-ECG: not supported
     with pytest.raises(ECGReadError, match=r"missing_rec: file not found \(nor a WFDB header"):
         read_ecg(tmp_path / "missing_rec")  # a WFDB record named without .hea, absent
+
+
+def test_truncated_or_fake_numpy_files_are_clear(tmp_path):
+    (tmp_path / "empty.npy").write_bytes(b"\x00")
+    with pytest.raises(ECGReadError, match=r"empty\.npy: not a NumPy"):
+        read_ecg(tmp_path / "empty.npy", fs=500)
+    np.save(tmp_path / "cut.npy", np.zeros((12, 1000), np.float32))
+    data = (tmp_path / "cut.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[:200])
+    with pytest.raises(ECGReadError, match=r"cut\.npy: unreadable NumPy"):
+        read_ecg(tmp_path / "cut.npy", fs=500)

@@ -539,9 +539,13 @@ def _require_fs(fs: float | None, path: Path) -> float:
 def _read_numpy(
     path: Path, *, fs: float | None, leads: Sequence[str] | None, units: str, **_: Any
 ) -> ECG:
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        raise ECGReadError("not a NumPy .npy/.npz file (wrong or missing header)", path=path)
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise ECGReadError(f"unreadable NumPy file: {exc}", path=path) from None
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
