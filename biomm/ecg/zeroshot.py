@@ -64,6 +64,7 @@ def zeroshot_cohort(
     """
     from biomm.ecg.inference import embed_cohort, label_matrix
     from biomm.ecg.merl import load_checkpoint
+    from biomm.zeroshot.classifier import ZeroShotClassifier
     from biomm.zeroshot.metrics import classification_metrics
     from biomm.zeroshot.prompts import get_prompt_set
 
@@ -99,9 +100,15 @@ def zeroshot_cohort(
     }
     used_prompts: dict[str, Any] = {}
     for k, mode in enumerate(modes):
-        clf = prompts.classifier(
-            model.encode_text, mode, expander=expander, temperature=temperature
-        )  # type: ignore[arg-type]
+        # descriptions once per mode: an expander (e.g. an LLM) is not called twice
+        descriptions = prompts.descriptions(mode, expander)  # type: ignore[arg-type]
+        clf = ZeroShotClassifier(
+            model.encode_text,
+            prompts.class_names,
+            prompts.templates,
+            descriptions,
+            temperature=temperature,
+        )
         proba = clf.predict_proba(embeddings).numpy()
         frame = result.index.copy()
         for j, name in enumerate(prompts.class_names):
@@ -110,7 +117,6 @@ def zeroshot_cohort(
         atomic_write_table(frame, out / f"scores_{mode}.csv")
         if k == 0:
             atomic_write_table(frame, out / "scores.csv")
-        descriptions = prompts.descriptions(mode, expander)  # type: ignore[arg-type]
         used_prompts[mode] = {
             name: [t.format(name) for t in prompts.templates] + descriptions[name]
             for name in prompts.class_names

@@ -115,9 +115,16 @@ def fit_cox_baselines(model: Any, train: Any) -> None:
 
 
 def evaluate(
-    model: Any, dataset: Any, *, n_bootstrap: int = 200, seed: int = 0
+    model: Any,
+    dataset: Any,
+    *,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+    outputs: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Predictions table and metrics per task and availability pattern.
+
+    ``outputs``: a :func:`~biomm.train.trainer.predict` result to reuse (one pass over the data).
 
     Examples:
         >>> evaluate.__name__
@@ -126,7 +133,7 @@ def evaluate(
     from biomm.eval import by_availability
     from biomm.train.trainer import predict
 
-    out = predict(model, dataset)
+    out = outputs if outputs is not None else predict(model, dataset)
     predictions = pd.DataFrame({"patient_id": out["patient_ids"]})
     for m, mask in out["present"].items():
         predictions[f"has_{m}"] = mask
@@ -160,8 +167,10 @@ def evaluate(
     return predictions, metrics
 
 
-def trajectories(model: Any, dataset: Any) -> pd.DataFrame:
+def trajectories(model: Any, dataset: Any, outputs: dict[str, Any] | None = None) -> pd.DataFrame:
     """MultiModN's interpretability output: every task's prediction after every step.
+
+    ``outputs``: a :func:`~biomm.train.trainer.predict` result made with ``steps=True``.
 
     One row per patient and step (``initial`` then each modality in the fixed evaluation
     order), with ``applied`` False where the patient lacks that step's modality (the state,
@@ -173,7 +182,11 @@ def trajectories(model: Any, dataset: Any) -> pd.DataFrame:
     """
     from biomm.train.trainer import predict
 
-    out = predict(model, dataset, steps=True)
+    out = (
+        outputs
+        if outputs is not None and "steps" in outputs
+        else predict(model, dataset, steps=True)
+    )
     labels = ["initial", *model.fusion.modalities]
     rows = []
     for k, step in enumerate(out["steps"]):
@@ -212,7 +225,7 @@ def run_training(cfg: Any, *, n_bootstrap: int = 200, progress: bool = True) -> 
     """
     from biomm.train.config import build_datasets
     from biomm.train.model import build_model
-    from biomm.train.trainer import TrainSettings, fit, save_model
+    from biomm.train.trainer import TrainSettings, fit, predict, save_model
 
     datasets, spec = build_datasets(cfg)
     if not len(datasets["train"]):
@@ -241,13 +254,15 @@ def run_training(cfg: Any, *, n_bootstrap: int = 200, progress: bool = True) -> 
     summary: dict[str, Any] = {"out": str(out), "counts": counts, "epochs": len(history)}
     test = datasets["test"]
     if len(test):
+        sequential = hasattr(model.fusion, "trajectory")
+        outputs = predict(model, test, steps=sequential)  # one pass over the test patients
         predictions, metrics = evaluate(
-            model, test, n_bootstrap=n_bootstrap, seed=cfg.training.seed
+            model, test, n_bootstrap=n_bootstrap, seed=cfg.training.seed, outputs=outputs
         )
         atomic_write_table(predictions, out / "predictions.csv")
         atomic_write_table(metrics, out / "metrics.csv")
         summary["test"] = metrics[metrics["pattern"] == "all"].to_dict("records")
-        if hasattr(model.fusion, "trajectory"):
-            atomic_write_table(trajectories(model, test), out / "trajectories.csv")
+        if sequential:
+            atomic_write_table(trajectories(model, test, outputs), out / "trajectories.csv")
     atomic_write_text(out / "summary.json", json.dumps(_finite(summary), indent=2, default=str))
     return summary
