@@ -76,6 +76,18 @@ class ECGReadError(FileFormatError):
     """An ECG record cannot be opened or read."""
 
 
+class ImageReadError(FileFormatError):
+    """A retinal image (fundus photo, OCT volume) cannot be opened or read."""
+
+
+class TableError(InputError):
+    """A tabular EHR table is unusable: unknown or missing columns, wrong types, no usable rows."""
+
+
+class ReportReadError(FileFormatError):
+    """A free-text report cannot be read: empty, binary, or not decodable as text."""
+
+
 class SplitError(InputError):
     """A requested patient-level split cannot be made from this cohort."""
 

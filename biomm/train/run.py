@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from biomm.errors import InputError
+from biomm.errors import ConfigError, InputError
 from biomm.utils.atomic import atomic_write_table, atomic_write_text
 
 _METRICS = {
@@ -217,8 +217,61 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def run_training(cfg: Any, *, n_bootstrap: int = 200, progress: bool = True) -> dict[str, Any]:
+def check_model_fits(model: Any, spec: dict[str, Any], source: Any = None) -> None:
+    """Check that a given model takes the config's modalities and has its tasks' heads.
+
+    Raises:
+        ConfigError: Naming each modality or task the model lacks, or a size mismatch.
+
+    Examples:
+        >>> from biomm.train.model import build_model
+        >>> spec = {"embed_dims": {"a": 4}, "fusion": {"name": "concat", "out_dim": 8},
+        ...         "heads": {"y": {"name": "binary"}}}
+        >>> check_model_fits(build_model(spec), {**spec, "embed_dims": {"b": 4}})
+        Traceback (most recent call last):
+        ...
+        biomm.errors.ConfigError: the model does not take modalities ['b'] (it takes ['a'])
+    """
+    taken = list(model.fusion.modalities)
+    extra = sorted(set(spec["embed_dims"]) - set(taken))
+    if extra:
+        raise ConfigError(
+            f"the model does not take modalities {extra} (it takes {taken})", path=source
+        )
+    for m, dim in spec["embed_dims"].items():
+        if m not in (spec.get("encoders") or {}) and m not in model.encoders:
+            expected = model.fusion.embed_dims[m]
+            if int(dim) != int(expected):
+                raise ConfigError(
+                    f"modality {m!r}: embeddings of size {dim}, the model expects {expected}",
+                    path=source,
+                )
+    missing = sorted(set(spec["heads"]) - set(model.heads))
+    if missing:
+        raise ConfigError(
+            f"the model has no head for tasks {missing} (it has {sorted(model.heads)})",
+            path=source,
+        )
+
+
+def run_training(
+    cfg: Any,
+    *,
+    n_bootstrap: int = 200,
+    progress: bool = True,
+    model: Any = None,
+    fine_tune: bool = True,
+) -> dict[str, Any]:
     """Train, evaluate on the test split and write everything to ``cfg.out``.
+
+    Args:
+        cfg: A :class:`~biomm.train.config.TrainConfig`.
+        n_bootstrap: Bootstrap resamples of the metrics' confidence intervals.
+        progress: Print one line per epoch.
+        model: A ready model (e.g. merged MM-Lego runs) instead of one built from the config;
+            the config's modalities and tasks must fit it.
+        fine_tune: With ``model``, train it with the config's settings (False: evaluate as is;
+            Cox baselines are still fitted on the training split).
 
     Raises:
         InputError: When the training split is empty.
@@ -230,16 +283,21 @@ def run_training(cfg: Any, *, n_bootstrap: int = 200, progress: bool = True) -> 
     datasets, spec = build_datasets(cfg)
     if not len(datasets["train"]):
         raise InputError(f"no patient in the {cfg.train_split!r} split", path=cfg.cohort)
-    prepare_heads(spec, datasets["train"])
     torch.manual_seed(cfg.training.seed)
-    model = build_model(spec)
+    if model is None:
+        prepare_heads(spec, datasets["train"])
+        model = build_model(spec)
+    else:
+        check_model_fits(model, spec, cfg.cohort)
     settings = TrainSettings(
         **cfg.training.model_dump(),
         task_weights={t: s.weight for t, s in cfg.tasks.items()},
         progress=progress,
     )
-    history = fit(
-        model, datasets["train"], datasets["val"] if len(datasets["val"]) else None, settings
+    history = (
+        fit(model, datasets["train"], datasets["val"] if len(datasets["val"]) else None, settings)
+        if fine_tune
+        else []
     )
     fit_cox_baselines(model, datasets["train"])
     out = cfg.out
