@@ -21,6 +21,7 @@ import typer
 from biomm._version import __version__
 from biomm.cli.cohort import cohort_app
 from biomm.cli.ecg import ecg_app
+from biomm.cli.embed import embed
 from biomm.cli.lego import lego_app
 from biomm.cli.train import train
 from biomm.cli.wsi import wsi_app
@@ -39,6 +40,7 @@ app.add_typer(wsi_app, name="wsi")
 app.add_typer(ecg_app, name="ecg")
 app.add_typer(lego_app, name="lego")
 app.command("train")(train)
+app.command("embed")(embed)
 
 
 def _version_callback(value: bool) -> None:

@@ -49,23 +49,36 @@ class ModalitySource(BaseModel):
     ``encoder`` (default ``abmil``) aggregates it inside the model, trained end to end.
     ``store``: a ``biomm ecg convert`` store; the ECG ``encoder`` (e.g. ``resnet1d18``) runs
     on the profiled signals, trained end to end (a patient's first converted record is used).
+    ``tabular``: ``cohort`` (the schema's ``ehr`` columns) or an EHR table file (CSV/TSV/
+    Parquet with ``id_column``); an :class:`~biomm.io.ehr.EHRPreprocessor` (``types``,
+    ``preprocessor`` arguments) is fitted on the train split only and saved in the model spec,
+    and a ``tabular_transformer`` (``encoder`` arguments) is trained end to end, with missing
+    cells masked, never imputed.
     """
 
     model_config = ConfigDict(extra="forbid")
     embeddings: Path | None = None
     bags: Path | None = None
     store: Path | None = None
+    tabular: str | None = None
     encoder: dict[str, Any] | None = None
     id_column: str = "patient_id"
+    types: dict[str, str] = Field(default_factory=dict)
+    preprocessor: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_source(self) -> ModalitySource:
-        given = [k for k in ("embeddings", "bags", "store") if getattr(self, k) is not None]
+        given = [
+            k for k in ("embeddings", "bags", "store", "tabular") if getattr(self, k) is not None
+        ]
         if len(given) != 1:
             raise ValueError(
                 "give exactly one of 'embeddings' (a table), 'bags' (a folder of tile "
-                f"features) or 'store' (an ECG array store); got {given or 'none'}"
+                "features), 'store' (an ECG array store) or 'tabular' (`cohort` or an EHR "
+                f"table file); got {given or 'none'}"
             )
+        if (self.types or self.preprocessor) and self.tabular is None:
+            raise ValueError("'types' and 'preprocessor' apply to a 'tabular' source only")
         return self
 
 
@@ -131,7 +144,7 @@ class TrainConfig(BaseModel):
         modalities = data.get("modalities")
         if isinstance(modalities, dict):
             data["modalities"] = {
-                name: resolve_paths(source, ("embeddings", "bags", "store"), path.parent)
+                name: resolve_paths(source, _path_keys(source), path.parent)
                 if isinstance(source, dict)
                 else source
                 for name, source in modalities.items()
@@ -139,10 +152,18 @@ class TrainConfig(BaseModel):
         return validate_config(cls, data, path)
 
 
+def _path_keys(source: dict[str, Any]) -> tuple[str, ...]:
+    """Keys of a modality source that hold paths (``tabular: cohort`` is not a path)."""
+    keys = ("embeddings", "bags", "store")
+    return (*keys, "tabular") if source.get("tabular") not in (None, "cohort") else keys
+
+
 def read_embedding_table(
     path: str | os.PathLike[str], id_column: str = "patient_id"
 ) -> tuple[list[str], np.ndarray]:
     """Ids and ``[N, D]`` embeddings from HDF5, NPZ, CSV/TSV or Parquet.
+
+    A folder written by ``biomm embed`` stands for its ``embeddings.h5``.
 
     Raises:
         InputError: Naming the file when it cannot be read or lacks ids/embeddings.
@@ -156,6 +177,8 @@ def read_embedding_table(
         (['P1'], [[0.5, 1.5]])
     """
     path = Path(path)
+    if path.is_dir() and (path / "embeddings.h5").is_file():  # a `biomm embed` output folder
+        path = path / "embeddings.h5"
     if not path.is_file():
         raise InputError("embedding table not found", path=path)
     suffix = path.suffix.lower()
@@ -265,6 +288,8 @@ def build_datasets(cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             }
             bag_dims[m] = 1  # replaced by the encoder's embed_dim in build_model
             continue
+        if source.tabular is not None:
+            continue  # after the splits are known: the preprocessing is fitted on train only
         ids, values = read_embedding_table(source.embeddings, source.id_column)
         embeddings[m], present[m] = patient_embeddings(ids, values, patients)
         if not present[m].any():
@@ -297,6 +322,19 @@ def build_datasets(cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if not split_col or split_col not in table:
         raise InputError("the cohort needs a split column (biomm cohort split)", path=cfg.cohort)
     split = table[split_col].astype(str).str.strip().str.lower().to_numpy()
+    train_patients = [p for p, s in zip(patients, split, strict=True) if s == cfg.train_split]
+    preprocessors = {}
+    for m, source in cfg.modalities.items():
+        if source.tabular is None:
+            continue
+        values, observed, prep, encoder = tabular_modality(
+            cohort, source, patients, train_patients, m
+        )
+        embeddings[m] = np.where(observed, values, np.nan).astype(np.float32)
+        present[m] = observed.any(axis=1)
+        encoders[m] = encoder
+        bag_dims[m] = values.shape[1]  # replaced by the encoder's embed_dim in build_model
+        preprocessors[m] = prep.to_dict()
     full = EmbeddingDataset(patients, embeddings, present, targets, masks, bags, signals)
     datasets = {
         name: full.subset(np.flatnonzero(split == value))
@@ -313,7 +351,59 @@ def build_datasets(cfg: TrainConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     if encoders:
         spec["encoders"] = encoders
+    if preprocessors:
+        spec["preprocessors"] = preprocessors
     return datasets, spec
+
+
+def tabular_modality(
+    cohort: Any, source: ModalitySource, patients: list[str], train_patients: list[str], name: str
+) -> tuple[np.ndarray, np.ndarray, Any, dict[str, Any]]:
+    """EHR values and observed cells ``[P, C]`` aligned to ``patients``, fitted on train only.
+
+    Returns:
+        ``(values, observed, fitted preprocessor, encoder spec)``; patients without a row
+        have no observed cell.
+
+    Raises:
+        InputError: When no training patient has EHR data or the table is unusable.
+
+    Examples:
+        >>> tabular_modality.__name__
+        'tabular_modality'
+    """
+    from biomm.ehr.embedding import encoder_spec
+    from biomm.io.ehr import EHRPreprocessor, read_ehr_table
+
+    if source.tabular == "cohort":
+        if cohort.schema.ehr is None:
+            raise InputError(
+                f"modality {name!r}: `tabular: cohort` needs `ehr` columns in the schema",
+                path=cohort.source,
+            )
+        frame = cohort.ehr_frame()
+        types = {**cohort.schema.ehr.types, **source.types}
+        where = cohort.source
+    else:
+        types = dict(source.types)
+        frame = read_ehr_table(source.tabular, id_column=source.id_column, types=types or None)
+        where = source.tabular
+    frame.index = frame.index.astype(str)
+    train_rows = frame.index.isin(train_patients)
+    if not train_rows.any():
+        raise InputError(f"modality {name!r}: no training patient has EHR data", path=where)
+    prep = EHRPreprocessor(types=types, **source.preprocessor).fit(frame[train_rows])
+    batch = prep.transform(frame)
+    position = {pid: k for k, pid in enumerate(frame.index)}
+    rows = np.array([position.get(p, -1) for p in patients])
+    values = np.zeros((len(patients), len(batch.columns)), np.float32)
+    observed = np.zeros((len(patients), len(batch.columns)), bool)
+    have = rows >= 0
+    values[have] = batch.values[rows[have]]
+    observed[have] = batch.observed[rows[have]]
+    encoder = dict(source.encoder or {})
+    encoder.pop("name", None)
+    return values, observed, prep, encoder_spec(prep, **{"dim": 32, "depth": 2, **encoder})
 
 
 def patient_store_rows(

@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -243,3 +244,57 @@ def test_train_cli_with_an_ecg_store_trained_end_to_end(tmp_path):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
     result = runner.invoke(app, ["train", "--config", str(tmp_path / "bad.yaml")])
     assert result.exit_code == 2 and "exactly one of" in result.output
+
+
+def test_train_cli_with_ehr_columns_through_a_tabular_transformer(tmp_path):
+    data = write_cohort(tmp_path, n=400)
+    table = pd.read_csv(tmp_path / "cohort.csv", dtype={"patient_id": str})
+    rng = np.random.default_rng(1)
+    signal = data.labels + rng.normal(0, 0.7, len(table))  # the EHR carries the label
+    table["marker"] = (signal + rng.normal(0, 0.3, len(table))).round(3)
+    table["stage"] = np.where(signal > np.median(signal), "III", "I")
+    table["site"] = rng.choice(["north", "south"], len(table))
+    table.loc[rng.random(len(table)) < 0.3, "marker"] = np.nan  # 30 % missing cells
+    table.loc[rng.random(len(table)) < 0.3, "stage"] = np.nan
+    is_test = table["split"] == "test"
+    table.loc[is_test & (rng.random(len(table)) < 0.5), "site"] = "east"  # unseen category
+    table.to_csv(tmp_path / "cohort.csv", index=False)
+    schema = yaml.safe_load((tmp_path / "schema.yaml").read_text())
+    schema["ehr"] = {"columns": ["marker", "stage", "site"], "types": {"stage": "categorical"}}
+    (tmp_path / "schema.yaml").write_text(yaml.safe_dump(schema))
+    config = {
+        "cohort": "cohort.csv",
+        "schema": "schema.yaml",
+        "out": "run",
+        "modalities": {
+            "ehr": {"tabular": "cohort", "encoder": {"dim": 16, "depth": 1, "heads": 2}},
+            "b": {"embeddings": "b.csv"},
+        },
+        "tasks": {"label": {"head": "binary", "target": "label"}},
+        "fusion": {"name": "multimodn", "out_dim": 16},
+        "training": {"epochs": 12, "batch_size": 64, "lr": 0.005, "patience": 4},
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    result = runner.invoke(
+        app,
+        ["train", "--config", str(tmp_path / "train.yaml"), "--bootstrap", "20", "--no-progress"],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = pd.read_csv(tmp_path / "run/metrics.csv")
+    overall = metrics[metrics["pattern"] == "all"].set_index("task")
+    assert overall.loc["label", "auroc"] > 0.75
+    model, cfg = load_model(tmp_path / "run/model")
+    spec = cfg["model"]
+    assert spec["encoders"]["ehr"]["name"] == "tabular_transformer"
+    prep = spec["preprocessors"]["ehr"]
+    n_train = int((table["split"] == "train").sum())
+    assert prep["state"]["n_train"] == n_train  # fitted on the train split only
+    assert "east" not in json.dumps(prep)  # a test-only category never reaches the recipe
+    # a patient's unobserved cells do not change its embedding
+    x = torch.tensor([[0.5, 1.0, float("nan")]])
+    y = x.clone()
+    y[0, 2] = 123.0
+    with torch.inference_mode():
+        a = model.encoders["ehr"](x)
+        b = model.encoders["ehr"](y, torch.isfinite(x))
+    torch.testing.assert_close(a, b)
