@@ -92,7 +92,11 @@ def _registries() -> dict[str, list[str]]:
 
     from biomm.registries import ALL_REGISTRIES
 
-    for module in ("biomm.encoders", "biomm.io.wsi"):  # importing them registers their entries
+    for module in (
+        "biomm.encoders",
+        "biomm.io.wsi",
+        "biomm.pipeline.steps",
+    ):  # importing them registers their entries
         importlib.import_module(module)
 
     return {kind: registry.names() for kind, registry in ALL_REGISTRIES.items()}

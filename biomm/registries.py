@@ -8,7 +8,7 @@ Examples:
     >>> ENCODERS.kind
     'encoder'
     >>> sorted(ALL_REGISTRIES)
-    ['encoder', 'fusion', 'head', 'prompt set', 'slide backend']
+    ['encoder', 'fusion', 'head', 'pipeline step', 'prompt set', 'slide backend']
 """
 
 from __future__ import annotations
@@ -27,5 +27,8 @@ ALL_REGISTRIES: dict[str, Registry[Any]] = {
     r.kind: r for r in (ENCODERS, FUSIONS, HEADS, PROMPT_SETS)
 }
 SLIDE_BACKENDS: Registry[Any] = Registry("slide backend")
+#: Step kinds of YAML cohort pipelines (``uses:``), registered by ``biomm.pipeline.steps``.
+PIPELINE_STEPS: Registry[Any] = Registry("pipeline step")
 
 ALL_REGISTRIES[SLIDE_BACKENDS.kind] = SLIDE_BACKENDS
+ALL_REGISTRIES[PIPELINE_STEPS.kind] = PIPELINE_STEPS

@@ -68,10 +68,40 @@ def test_demo_is_reproducible(tmp_path):
     assert sorted(p.name for p in a.rglob("*")) == sorted(p.name for p in b.rglob("*"))
 
 
-def test_demo_command(tmp_path):
+def test_demo_command_cohort_only(tmp_path):
     result = CliRunner().invoke(
-        app, ["demo", "--out", str(tmp_path / "d"), "--patients", "6", "--no-progress"]
+        app,
+        ["demo", "--out", str(tmp_path / "d"), "--patients", "6", "--no-progress", "--cohort-only"],
     )
     assert result.exit_code == 0, result.output
     assert "Demo cohort: 6 patients" in result.output
     assert (tmp_path / "d" / "cohort.csv").exists()
+
+
+def test_packaged_demo_pipeline_is_the_repository_one():
+    from biomm.pipeline.builtin import builtin_pipeline
+
+    repo = Path(__file__).resolve().parents[1] / "pipelines" / "demo.yaml"
+    assert builtin_pipeline("demo").read_bytes() == repo.read_bytes()
+
+
+def test_demo_runs_the_pipeline_to_a_report_and_reruns_from_cache(tmp_path):
+    """The main job end to end on a small cohort: every step, then the HTML report."""
+    import json
+
+    args = ["demo", "--out", str(tmp_path / "d"), "--patients", "20", "--no-progress"]
+    result = CliRunner().invoke(app, [*args, "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    html = tmp_path / "d/run/steps/report/report.html"
+    assert html.is_file() and f"report: {html.resolve()}" in result.output
+    text = html.read_text()
+    assert "MultiModN trajectories" in text and "Zero-shot" in text
+    summary = json.loads((tmp_path / "d/run/summary.json").read_text())
+    statuses = {s["step"]: s["status"] for s in summary["steps"]}
+    assert set(statuses.values()) == {"ran"} and {"wsi", "ecg_pretrain", "train"} <= set(statuses)
+
+    again = CliRunner().invoke(app, [*args, "--threads", "1"])
+    assert again.exit_code == 0, again.output
+    assert "reusing the demo cohort" in again.output
+    summary = json.loads((tmp_path / "d/run/summary.json").read_text())
+    assert {s["status"] for s in summary["steps"]} == {"cached"}

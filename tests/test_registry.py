@@ -43,7 +43,8 @@ def test_every_registered_factory_is_documented():
     """Contract over every registered implementation (grows as encoders, fusions land)."""
     import biomm.ecg.experiment
     import biomm.encoders
-    import biomm.io.wsi  # noqa: F401  (registers the slide backends)
+    import biomm.io.wsi
+    import biomm.pipeline.steps  # noqa: F401  (registers the pipeline step kinds)
     from biomm.registries import ALL_REGISTRIES
 
     for registry in ALL_REGISTRIES.values():

@@ -23,6 +23,7 @@ from biomm.cli.cohort import cohort_app
 from biomm.cli.ecg import ecg_app
 from biomm.cli.embed import embed
 from biomm.cli.lego import lego_app
+from biomm.cli.run import run
 from biomm.cli.train import train
 from biomm.cli.wsi import wsi_app
 
@@ -41,6 +42,7 @@ app.add_typer(ecg_app, name="ecg")
 app.add_typer(lego_app, name="lego")
 app.command("train")(train)
 app.command("embed")(embed)
+app.command("run")(run)
 
 
 def _version_callback(value: bool) -> None:
@@ -88,22 +90,57 @@ def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("biomm-demo"),
     patients: Annotated[int, typer.Option(min=2, help="Number of synthetic patients.")] = 120,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    cohort_only: Annotated[
+        bool, typer.Option(help="Only build and validate the cohort; run no pipeline.")
+    ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="Torch CPU threads (1 is often fastest on a busy machine)."),
+    ] = None,
+    scheduler: Annotated[
+        str, typer.Option(help="none, local (Dask LocalCluster) or tcp://host:port.")
+    ] = "none",
+    force: Annotated[
+        list[str] | None, typer.Option("--force", help="Rerun this pipeline step (repeatable).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY.PATH=VALUE override of the demo pipeline (repeatable)."),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Build the demo cohort in real file formats and validate it (the main job).
+    """The main job: build the demo cohort and run the demo pipeline to an HTML report.
 
-    Writes pyramidal SVS slides, 12-lead WFDB ECGs, fundus PNGs, reports and an EHR table with
-    missing cells into OUT, with a manifest (cohort.csv) and schema (schema.yaml), then
-    validates the manifest and prints modality availability.
+    Writes pyramidal SVS slides, 12-lead WFDB ECGs, fundus PNGs, pathology reports and an
+    EHR table with missing cells into OUT, with a manifest (cohort.csv) and schema
+    (schema.yaml), and validates it. Then runs the built-in demo pipeline into OUT/run: tile
+    features, MERL ECG pretraining and zero-shot, fundus/report/EHR embeddings, a MultiModN
+    model with a high_risk and a survival head, metrics per availability pattern, and
+    OUT/run/steps/report/report.html. A rerun reuses the cohort and every cached step.
 
     Example usage:
 
     \b
-        biomm demo --out demo-run --patients 120
+        biomm demo
+        biomm demo --out demo-run --patients 200 --threads 1
+        biomm demo --set steps.train.with.fusion.name=lego_fuse --force train
+        biomm demo --cohort-only
     """
     from biomm.cli.demo import run_demo
 
-    raise typer.Exit(run_demo(out, n_patients=patients, seed=seed, progress=progress))
+    raise typer.Exit(
+        run_demo(
+            out,
+            n_patients=patients,
+            seed=seed,
+            progress=progress,
+            cohort_only=cohort_only,
+            threads=threads,
+            scheduler=scheduler,
+            force=force or [],
+            overrides=set_ or [],
+        )
+    )
 
 
 def main() -> None:

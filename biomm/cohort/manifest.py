@@ -32,7 +32,7 @@ from biomm.cohort.schema import CohortSchema, infer_schema
 from biomm.cohort.tables import LINE_NUMBERS, coerce_numeric, normalise_ids, read_table
 from biomm.cohort.targets import ParsedTarget, parse_target
 from biomm.cohort.validate import normalise_split
-from biomm.errors import ManifestError
+from biomm.errors import BiommError, ManifestError
 
 if TYPE_CHECKING:  # torch is imported only when samples are made, keeping the CLI fast
     from biomm.data.sample import Sample
@@ -230,9 +230,10 @@ class Cohort:
     def is_report_file(self, value: str) -> bool:
         """True when a ``report`` cell names a file rather than holding inline text.
 
-        A file reference ends in ``.txt``/``.md``/``.text``, is one line, and either has a
-        folder separator or no space (``See addendum.txt`` is text, ``my reports/r 1.txt`` a
-        path).
+        A file reference ends in ``.txt``/``.md``/``.text`` (or a format the report reader
+        refuses with a conversion hint, such as ``.rtf`` or ``.pdf``), is one line, and either
+        has a folder separator or no space (``See addendum.txt`` is text, ``my reports/r 1.txt``
+        a path).
 
         Examples:
             >>> c = Cohort(pd.DataFrame({"patient_id": ["a"]}))
@@ -241,31 +242,33 @@ class Cohort:
             >>> c.is_report_file("reports/P1.txt"), c.is_report_file("P1.md")
             (True, True)
         """
-        text = value.strip()
-        if "\n" in text or not text.lower().endswith(REPORT_FILE_SUFFIXES):
-            return False
-        return "/" in text or "\\" in text or not any(ch.isspace() for ch in text)
+        from biomm.io.reports.reader import looks_like_report_file
+
+        return looks_like_report_file(value)
 
     def report_text(self, row: int) -> str | None:
         """The report of ``row``: inline text, or the content of the file it names.
 
+        Files are decoded as :func:`biomm.io.reports.read_report` does (UTF-8, UTF-16 with a
+        byte-order mark, then cp1252 when the bytes are clearly text).
+
         Raises:
-            InputError: When the report file is missing or not UTF-8 text.
+            InputError: When the report file is missing, empty, binary or not decodable text.
         """
         refs = self.references("report", row)
         if not refs:
             return None
         if not self.is_report_file(refs[0]):
             return refs[0]
+        from biomm.io.reports.reader import read_report
+
         path = self.resolve(refs[0])
+        if not path.is_file():
+            raise ManifestError("report file not found", path=path, row=row)
         try:
-            return path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ManifestError("report file not found", path=path, row=row) from None
-        except UnicodeDecodeError as exc:
-            raise ManifestError(
-                f"report is not UTF-8 text (byte {exc.start})", path=path, row=row
-            ) from None
+            return read_report(path).text
+        except BiommError as exc:
+            raise ManifestError(exc.reason, path=path, row=row) from None
 
     def ehr_table(self) -> pd.DataFrame | None:
         """The separate EHR table declared in the schema, read once, or None.

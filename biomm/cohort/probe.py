@@ -106,6 +106,20 @@ def _check_text(head: bytes, size: int) -> str | None:
     return None
 
 
+def _check_report(head: bytes, size: int) -> str | None:
+    """A report file is text in UTF-8/UTF-16 (BOM) or cp1252, as the report reader decodes."""
+    from biomm.errors import ReportReadError
+    from biomm.io.reports.reader import decode_report_bytes
+
+    if size == 0:
+        return "empty report file"
+    try:
+        decode_report_bytes(head[: len(head) - 4] if len(head) >= 4096 else head)
+    except ReportReadError as exc:
+        return exc.reason
+    return None
+
+
 def _check_xml(head: bytes, size: int) -> str | None:
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not stripped.startswith(b"<"):
@@ -188,9 +202,9 @@ _FORMATS: dict[str, dict[str, tuple[str, Callable[[bytes, int], str | None]]]] =
         ".npz": ("npz", _check_zip),
     },
     "report": {
-        ".txt": ("text", _check_text),
-        ".md": ("text", _check_text),
-        ".text": ("text", _check_text),
+        ".txt": ("text", _check_report),
+        ".md": ("text", _check_report),
+        ".text": ("text", _check_report),
     },
     "table": {
         ".csv": ("csv", _check_text),

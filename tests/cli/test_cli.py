@@ -24,6 +24,11 @@ COMMANDS = [
     ["cohort", "validate"],
     ["cohort", "split"],
     ["cohort", "summary"],
+    ["run"],
+    ["embed"],
+    ["lego"],
+    ["lego", "merge"],
+    ["train"],
 ]
 
 
@@ -246,7 +251,8 @@ def test_table_output_is_capped_with_counts(tmp_path):
 def test_demo_output_folder_checks(tmp_path):
     afile = tmp_path / "afile"
     afile.write_text("x")
-    assert runner.invoke(app, ["demo", "--out", str(afile), "--no-progress"]).exit_code == 2
+    args = ["demo", "--out", str(afile), "--no-progress", "--cohort-only"]
+    assert runner.invoke(app, args).exit_code == 2
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "mine.txt").write_text("keep me")
@@ -257,11 +263,12 @@ def test_demo_output_folder_checks(tmp_path):
 
 def test_demo_rerun_replaces_its_own_outputs(tmp_path):
     out = tmp_path / "demo"
-    args = ["demo", "--out", str(out), "--patients", "6", "--no-progress"]
+    args = ["demo", "--out", str(out), "--patients", "6", "--no-progress", "--cohort-only"]
     assert runner.invoke(app, args).exit_code == 0
     (out / "cohort_folds.csv").write_text("user file")
-    result = runner.invoke(app, ["demo", "--out", str(out), "--patients", "3", "--no-progress"])
-    assert result.exit_code == 0 and "replaced the previous demo" in result.output
+    args[4] = "3"
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0 and "rebuilt the demo cohort" in result.output
     assert len(pd.read_csv(out / "cohort.csv")) == 3
     assert len(list((out / "ecg").glob("*.hea"))) <= 3
     assert (out / "cohort_folds.csv").read_text() == "user file"

@@ -9,6 +9,7 @@ import pytest
 
 from biomm import Cohort, CohortSchema
 from biomm.cli.main import app  # noqa: F401  (import check: CLI importable with the library)
+from biomm.errors import ManifestError
 
 
 def _cohort(table: pd.DataFrame, root: Path, schema: dict | None = None, **kw) -> Cohort:
@@ -119,8 +120,8 @@ CASES = [
         None,
     ),
     (
-        "report file not UTF-8",
-        lambda t: _edit(t, 0, "report", "bad/latin1.txt"),
+        "report file is a PDF",
+        lambda t: _edit(t, 0, "report", "bad/scan.txt"),
         "format_mismatch",
         0,
         "report",
@@ -254,6 +255,7 @@ def bad_files(real_files: Path) -> Path:
     (bad / "badfs.hea").write_text("badfs 12 fast 5000\n")
     (bad / "jpeg.png").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
     (bad / "latin1.txt").write_bytes("Befund: gutartig, Größe 3 cm".encode("latin-1") * 3)
+    (bad / "scan.txt").write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
     return bad
 
 
@@ -421,3 +423,26 @@ def test_missing_column_suggests_the_close_match(good_table, real_files):
 def test_inline_report_ending_in_txt_is_text(good_table, real_files):
     report = _cohort(_edit(good_table, 1, "report", "See addendum.txt"), real_files).validate()
     assert report.ok_strict, str(report)
+
+
+def test_report_files_decode_like_the_report_reader(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r/latin.txt").write_bytes("Befund: gutartig, Größe 3 cm.".encode("cp1252"))
+    (tmp_path / "r/utf16.txt").write_bytes("Impression: no effusion.".encode("utf-16"))
+    (tmp_path / "r/empty.txt").write_bytes(b"")
+    (tmp_path / "r/old.rtf").write_bytes(b"{\\rtf1 report}")
+    table = pd.DataFrame(
+        {
+            "patient_id": ["a", "b", "c", "d"],
+            "report": ["r/latin.txt", "r/utf16.txt", "r/empty.txt", "r/old.rtf"],
+        }
+    )
+    cohort = Cohort(table, data_root=tmp_path)
+    assert cohort.report_text(0) == "Befund: gutartig, Größe 3 cm."
+    assert cohort.report_text(1) == "Impression: no effusion."
+    with pytest.raises(ManifestError, match="empty"):
+        cohort.report_text(2)
+    with pytest.raises(ManifestError, match="RTF"):
+        cohort.report_text(3)  # a file name, refused with a conversion hint, not inline text
+    problems = {(p.row, p.code) for p in cohort.validate().errors}
+    assert problems == {(2, "empty_file"), (3, "unknown_format")}  # latin-1 and UTF-16 pass

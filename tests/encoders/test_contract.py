@@ -35,6 +35,8 @@ def _kwargs(name: str, tiny_vit: str, tiny_clip_folder) -> dict:
         "mil_max": {"in_dim": 16},
         "resnet18": {"weights": None},
         "resnet50": {"weights": None},
+        "monai_densenet121": {"weights": None, "size": 64},
+        "monai_resnet": {"depth": 18, "weights": None, "size": 64},
         "resnet1d18": {"in_leads": 12, "width": 8},
         "resnet1d34": {"in_leads": 12, "width": 8},
         "resnet1d50": {"in_leads": 12, "width": 8},
@@ -42,6 +44,7 @@ def _kwargs(name: str, tiny_vit: str, tiny_clip_folder) -> dict:
         "vit1d_small": {"in_leads": 12, "patch": 25, "depth": 1},
         "vit1d_base": {"in_leads": 12, "patch": 25, "depth": 1},
         "hf_text": {"model": "minilm", "pooling": "mean", "proj_dim": 16},
+        "tabular_transformer": {"cardinalities": [0, 3, 0, 5], "dim": 16, "depth": 1, "heads": 2},
     }
     assert name in table, f"encoder {name!r} has no entry in the contract test: add one"
     return table[name]
@@ -61,7 +64,7 @@ def test_encoder_contract(name, tiny_vit, tiny_clip_folder):
     assert encoder.embed_dim > 0
     info = encoder.describe()
     assert info["encoder"].startswith(name)
-    assert info["modality"] in {"image", "wsi", "ecg", "text"}
+    assert info["modality"] in {"image", "wsi", "ecg", "text", "tabular"}
     with torch.inference_mode():
         if encoder.modality == "ecg":
             encoder.eval()
@@ -78,6 +81,22 @@ def test_encoder_contract(name, tiny_vit, tiny_clip_folder):
             out = encoder(["sinus rhythm", "atrial fibrillation with rapid ventricular response"])
             single = encoder(["sinus rhythm"])
             torch.testing.assert_close(single, out[:1], atol=1e-5, rtol=1e-4)  # padding-free
+        elif encoder.modality == "tabular":
+            encoder.eval()
+            n_cols = len(encoder.cardinalities)
+            cards = torch.tensor(encoder.cardinalities).clamp_min(1)
+            x = torch.where(
+                torch.tensor(encoder.cardinalities) > 0,
+                torch.randint(0, 100, (2, n_cols)) % cards,
+                torch.randn(2, n_cols),
+            ).float()
+            observed = torch.ones(2, n_cols, dtype=torch.bool)
+            observed[1, ::2] = False
+            out = encoder(x, observed)
+            # an unobserved cell's value never matters
+            x_changed = x.clone()
+            x_changed[1, ::2] = float("nan")
+            torch.testing.assert_close(encoder(x_changed, observed), out)
         elif encoder.modality == "image":
             assert encoder.input is not None
             tiles = torch.randint(0, 255, (2, 40, 40, 3), dtype=torch.uint8)

@@ -23,7 +23,7 @@ TASKS = {
 }
 
 
-def config(root, name, modalities, fusion=None, epochs=15):
+def config(root, name, modalities, fusion=None, epochs=10):
     cfg = {
         "cohort": "cohort.csv",
         "schema": "schema.yaml",
@@ -48,7 +48,7 @@ def train(path):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("lego")
-    write_cohort(root, n=600)
+    write_cohort(root, n=400)
     train(config(root, "a", {"a": "h5"}))
     train(config(root, "b", {"b": "csv"}))
     return root
