@@ -61,8 +61,8 @@ def embed(
         typer.Option(
             "--set",
             help="KEY=VALUE option of the embedder: fundus contrast=clahe|graham, size=...; "
-            "oct n_bscans=...; report section=[impression,findings], cache_dir=...; ehr dim=..., "
-            "pretrain_epochs=...",
+            "oct n_bscans=...; report section=[impression,findings], cache_dir=...; ehr "
+            "pretrain_epochs=..., seed=... (its encoder size: --encoder-arg dim=...)",
         ),
     ] = None,
     schema: Annotated[Path | None, typer.Option("--schema", "-s", help="Schema YAML.")] = None,

@@ -272,3 +272,12 @@ def test_demo_rerun_replaces_its_own_outputs(tmp_path):
     assert len(pd.read_csv(out / "cohort.csv")) == 3
     assert len(list((out / "ecg").glob("*.hea"))) <= 3
     assert (out / "cohort_folds.csv").read_text() == "user file"
+
+
+def test_cli_reference_page_is_current():
+    from biomm.cli.reference import cli_reference
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "cli-reference.md"
+    assert page.read_text(encoding="utf-8") == cli_reference(), (
+        "docs/cli-reference.md is stale: python -m biomm.cli.reference docs/cli-reference.md"
+    )
