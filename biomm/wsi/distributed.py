@@ -2,8 +2,9 @@
 
 ``scheduler="local"`` starts a ``LocalCluster`` of worker processes on this machine; an address
 (``tcp://host:8786``) uses an existing cluster (e.g. one worker per GPU, started with
-``dask worker --nworkers 1 --nthreads 1`` per device). Each worker builds the encoder once and
-writes its slides' HDF5 files itself (atomically, into a shared output folder); the driver
+``dask worker --nworkers 1 --nthreads 1 --resources "GPU=1"`` per device: slide tasks are then
+annotated with one ``GPU`` each, see :func:`task_resources`). Each worker builds the encoder
+once and writes its slides' HDF5 files itself (atomically, into a shared output folder); the driver
 collects outcomes and writes ``failures.csv`` and ``summary.json``. Requires the
 ``distributed`` extra.
 
@@ -48,6 +49,29 @@ class EncoderSpec:
         if self.key() not in _ENCODERS:
             _ENCODERS[self.key()] = build_encoder(self.name, **self.kwargs)
         return _ENCODERS[self.key()]
+
+
+def task_resources(client: Any) -> dict[str, float] | None:
+    """Dask resource annotation of a slide task: one ``GPU`` when the workers declare GPUs.
+
+    Workers started with ``dask worker --resources "GPU=1"`` (one per device) then run one
+    slide per GPU at a time; on a cluster whose workers declare no GPU resource the tasks
+    carry no annotation (an annotation no worker satisfies would never run).
+
+    Examples:
+        >>> class Fake:
+        ...     def __init__(self, resources): self.r = resources
+        ...     def scheduler_info(self):
+        ...         return {"workers": {"w1": {"resources": self.r}}}
+        >>> task_resources(Fake({"GPU": 1})), task_resources(Fake({}))
+        ({'GPU': 1}, None)
+    """
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    except Exception:  # an old or unusual scheduler: no annotation
+        return None
+    has_gpu = any((w.get("resources") or {}).get("GPU", 0) > 0 for w in workers.values())
+    return {"GPU": 1} if has_gpu else None
 
 
 def _embed_task(job: SlideJob, out_dir: Path, spec: EncoderSpec, params: EmbedParams) -> Outcome:
@@ -101,8 +125,13 @@ def embed_slides_distributed(
     else:
         cluster, client = None, distributed.Client(scheduler)
     try:
+        resources = task_resources(client)
+        log.parameters["task_resources"] = resources
         futures = {
-            client.submit(_embed_task, job, out_dir, spec, params, pure=False): job for job in todo
+            client.submit(
+                _embed_task, job, out_dir, spec, params, pure=False, resources=resources
+            ): job
+            for job in todo
         }
         bar = tqdm(total=len(futures), desc="slides", unit="slide", disable=not progress)
         for future in distributed.as_completed(futures):
