@@ -96,6 +96,7 @@ def test_demo_runs_the_pipeline_to_a_report_and_reruns_from_cache(tmp_path):
     assert html.is_file() and f"report: {html.resolve()}" in result.output
     text = html.read_text()
     assert "MultiModN trajectories" in text and "Zero-shot" in text
+    assert "Example ECG" in text and "Attention of the trained wsi MIL encoder" in text
     summary = json.loads((tmp_path / "d/run/summary.json").read_text())
     statuses = {s["step"]: s["status"] for s in summary["steps"]}
     assert set(statuses.values()) == {"ran"} and {"wsi", "ecg_pretrain", "train"} <= set(statuses)

@@ -178,12 +178,24 @@ def test_embed_cli_cohort_failures_and_rerun(cohort, tmp_path):
 
 
 def test_killed_run_resumes_to_identical_features(cohort, tmp_path):
+    # Every run is a fresh process with the same thread settings, so that float summation
+    # order (and so every bit of the features) is the same in all of them.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+    def cli(out):
+        cmd = [sys.executable, "-m", "biomm.cli.main", *_embed_args(cohort, out)]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+
     reference = tmp_path / "reference"
-    assert runner.invoke(app, _embed_args(cohort, reference)).exit_code == 1
+    assert cli(reference).returncode == 1
     killed = tmp_path / "killed"
     cmd = [sys.executable, "-m", "biomm.cli.main", *_embed_args(cohort, killed)]
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env,
     )
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
@@ -199,7 +211,7 @@ def test_killed_run_resumes_to_identical_features(cohort, tmp_path):
     for path in finished:  # whatever looks complete is complete: it opens and has features
         with h5py.File(path) as h5:
             assert h5["features"].shape[0] == h5["coords"].shape[0] > 0
-    assert runner.invoke(app, _embed_args(cohort, killed)).exit_code == 1
+    assert cli(killed).returncode == 1
     for ref in (reference / "features").glob("*.h5"):
         with h5py.File(ref) as a, h5py.File(killed / "features" / ref.name) as b:
             np.testing.assert_array_equal(a["features"][:], b["features"][:])

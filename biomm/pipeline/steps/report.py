@@ -3,8 +3,9 @@
 The report of the last ``train`` step that succeeded (or the one named by ``train:``) —
 availability, ROC/PR, calibration, Kaplan–Meier, trajectories, metrics per availability
 pattern — followed by a pipeline section (every step's status, time and item failures) and
-one section per ``ecg.zeroshot`` step and prompt mode. Without a train step the report holds
-the pipeline, cohort and zero-shot sections.
+one section per ``ecg.zeroshot`` step and prompt mode, a 12-lead plot of a test patient's ECG
+and the trained MIL encoder's attention over a test patient's slide (when the model has one).
+Without a train step the report holds the pipeline, cohort and zero-shot sections.
 
 Without ``needs:`` the step depends on every earlier step and runs even when some failed (the
 report shows what happened); their status enters its cache key.
@@ -17,6 +18,7 @@ Examples:
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from biomm.errors import MissingDependencyError
 from biomm.pipeline.steps.base import StepContext, StepKind, StepResult
+
+logger = logging.getLogger("biomm.pipeline")
 
 
 class ReportParams(BaseModel):
@@ -97,6 +101,92 @@ def _zeroshot_sections(steps: list[dict[str, Any]], run_dir: Path) -> list[Any]:
     return sections
 
 
+def _test_patients(train: Path) -> list[str]:
+    try:
+        predictions = pd.read_csv(train / "predictions.csv", dtype={"patient_id": str})
+    except (OSError, ValueError):
+        return []
+    return predictions["patient_id"].dropna().astype(str).tolist()
+
+
+def _ecg_example(cohort: Any, patients: list[str]) -> Any:
+    """A 12-lead plot of the first readable ECG of a test patient (no identifier shown)."""
+    from biomm.errors import BiommError
+    from biomm.io.ecg import read_ecg
+    from biomm.report import ecg_section
+
+    if cohort is None or "ecg" not in cohort.schema.modalities:
+        return None
+    wanted = set(patients)
+    pid = cohort.schema.patient_id
+    for row in range(len(cohort.table)):
+        if str(cohort.table.at[row, pid]) not in wanted:
+            continue
+        for ref in cohort.references("ecg", row):
+            try:
+                record = read_ecg(cohort.resolve(ref))
+            except BiommError:
+                continue
+            return ecg_section(record, title="Example ECG", caption="12-lead ECG of a test patient")
+    return None
+
+
+def _attention_example(train: Path, patients: list[str]) -> Any:
+    """Attention of the trained MIL encoder over one test patient's slide, on its thumbnail."""
+    import torch
+
+    from biomm.io.wsi import open_slide
+    from biomm.report import wsi_heatmap_section
+    from biomm.train.trainer import load_model
+    from biomm.wsi.bags import read_bag
+
+    model, config = load_model(train / "model")
+    sources = (config.get("config") or {}).get("modalities") or {}
+    wanted = set(patients)
+    for modality, source in sources.items():
+        folder = source.get("bags")
+        if not folder or modality not in model.encoders:
+            continue
+        for path in sorted((Path(folder) / "features").glob("*.h5")):
+            bag = read_bag(path)
+            if str(bag.attrs.get("patient_id")) not in wanted or len(bag.features) < 2:
+                continue
+            with torch.inference_mode():
+                mask = torch.ones(1, len(bag.features), dtype=torch.bool)
+                out = model.encoders[modality](bag.features[None].float(), mask)
+            attention = out[1] if isinstance(out, tuple) else None
+            if attention is None:
+                return None  # mean/max pooling: no per-tile weights to show
+            slide = open_slide(str(bag.attrs["slide_path"]), mpp=bag.attrs.get("slide_mpp") or None)
+            return wsi_heatmap_section(
+                slide,
+                bag.coords,
+                attention.reshape(-1).numpy(),
+                int(bag.attrs["patch_size_level0"]),
+                title=f"Attention of the trained {modality} MIL encoder",
+                caption="Per-tile attention over the thumbnail of a test patient's slide",
+            )
+    return None
+
+
+def _example_sections(train: Path | None, cohort: Any) -> list[Any]:
+    """An example ECG and a slide attention heatmap; a section that cannot be made is left out."""
+    if train is None:
+        return []
+    patients = _test_patients(train)
+    sections = []
+    makers = (
+        lambda: _ecg_example(cohort, patients),
+        lambda: _attention_example(train, patients),
+    )
+    for make in makers:
+        try:
+            sections.append(make())
+        except Exception as exc:  # an illustration must never fail the report
+            logger.warning("report: an example section was left out (%s)", type(exc).__name__)
+    return [s for s in sections if s is not None]
+
+
 def run_report(params: ReportParams, ctx: StepContext) -> StepResult:
     """Write ``ctx.out/report.html`` (and ``figures/``) from the run folder.
 
@@ -115,8 +205,12 @@ def run_report(params: ReportParams, ctx: StepContext) -> StepResult:
     if train is None:
         done = [s for s in steps if s["uses"] == "train" and s["status"] in ("ran", "cached")]
         train = ctx.run_dir / "steps" / done[-1]["step"] if done else None
-    extra = [_pipeline_section(steps, ctx.name), *_zeroshot_sections(steps, ctx.run_dir)]
     cohort = ctx.cohort_path if params.with_cohort else None
+    extra = [
+        _pipeline_section(steps, ctx.name),
+        *_zeroshot_sections(steps, ctx.run_dir),
+        *_example_sections(train, ctx.cohort() if cohort is not None else None),
+    ]
     title = params.title or f"biomm pipeline report: {ctx.run_dir.name}"
     if train is not None:
         build_run_report(
