@@ -1,7 +1,12 @@
-"""Shared fixtures: tiny files in real formats, written by seeded code (nothing downloaded)."""
+"""Shared fixtures: tiny files in real formats, written by seeded code (nothing downloaded).
+
+The whole run is offline: the model hubs are told so, and sockets can reach only this machine
+(``tests/network_guard.py``).
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +15,11 @@ import pytest
 from PIL import Image
 
 from biomm.demo.synthetic import synthetic_ecg, write_pyramidal_svs, write_wfdb
+from tests import network_guard
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+network_guard.install()
 
 
 @pytest.fixture(scope="session")
