@@ -113,6 +113,60 @@ class EmbedResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def cohort_splits(cohort: Any) -> dict[str, str]:
+    """Patient id → normalised split (``train``/``val``/``test``) from the cohort's split column.
+
+    Examples:
+        >>> import pandas as pd
+        >>> from biomm.cohort import Cohort
+        >>> c = Cohort(pd.DataFrame({"patient_id": ["a", "b"], "split": ["Train", "valid"]}))
+        >>> cohort_splits(c)
+        {'a': 'train', 'b': 'val'}
+    """
+    from biomm.cohort.validate import normalise_split
+
+    schema, table = cohort.schema, cohort.table
+    if not schema.split or schema.split not in table:
+        return {}
+    out = {}
+    for patient, raw in zip(table[schema.patient_id], table[schema.split], strict=True):
+        if isinstance(raw, str) and raw.strip():
+            out[str(patient)] = normalise_split(raw) or raw
+    return out
+
+
+def write_embedding_table(
+    path: Path,
+    record_ids: Sequence[str],
+    patient_ids: Sequence[str],
+    values: np.ndarray,
+    meta: dict[str, Any],
+) -> Path:
+    """Write ``embeddings`` + ``record_id`` + ``patient_id`` (attributes: ``meta``) atomically.
+
+    The layout ``biomm train`` reads as a modality table; non-text attributes are stored as
+    JSON.
+
+    Examples:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "e.h5"
+        >>> _ = write_embedding_table(p, ["r1"], ["p1"], np.ones((1, 2)), {"modality": "x"})
+        >>> from biomm.train.config import read_embedding_table
+        >>> read_embedding_table(p)[0]
+        ['p1']
+    """
+    import h5py
+
+    strings = h5py.string_dtype()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        h5.create_dataset("embeddings", data=np.asarray(values, np.float32))
+        h5.create_dataset("record_id", data=list(record_ids), dtype=strings)
+        h5.create_dataset("patient_id", data=list(patient_ids), dtype=strings)
+        for key, value in meta.items():
+            h5.attrs[key] = value if isinstance(value, str) else json.dumps(value, default=str)
+    return path
+
+
 def cohort_items(
     cohort: Any, modality: str, *, split: str | None = None
 ) -> tuple[list[CohortItem], dict[str, str]]:
@@ -135,8 +189,6 @@ def cohort_items(
         >>> [(i.record_id, i.source) for i in items]
         [('a', 'a_l.png'), ('a#2', 'a_r.png')]
     """
-    from biomm.cohort.validate import normalise_split
-
     table = cohort.table
     schema = cohort.schema
     if modality not in schema.modalities:
@@ -145,15 +197,11 @@ def cohort_items(
             f"add `modalities: {{{modality}: {{column: ...}}}}` to the schema",
             path=getattr(cohort, "source", None),
         )
-    splits: dict[str, str] = {}
+    splits = cohort_splits(cohort)
     items: list[CohortItem] = []
     seen: set[str] = set()
     for row in range(len(table)):
         patient = str(table.at[row, schema.patient_id])
-        if schema.split and schema.split in table:
-            raw = table.at[row, schema.split]
-            if isinstance(raw, str) and raw.strip():
-                splits[patient] = normalise_split(raw) or raw
         if split is not None and splits.get(patient) != split:
             continue
         base = (
@@ -382,8 +430,6 @@ def _assemble(
     skipped: int,
 ) -> EmbedResult:
     """Write ``embeddings.h5`` and ``items.csv`` in cohort order from the finished parts."""
-    import h5py
-
     kept = [i for i in items if i.record_id in done]
     dim = next(iter(done.values())).shape[0] if done else 0
     matrix = (
@@ -392,13 +438,13 @@ def _assemble(
         else np.zeros((0, dim), np.float32)
     )
     meta = {"modality": modality, "embedder": description, "biomm_version": __version__}
-    strings = h5py.string_dtype()
-    with atomic_path(out / EMBEDDINGS_FILE) as tmp, h5py.File(tmp, "w") as h5:
-        h5.create_dataset("embeddings", data=matrix)
-        h5.create_dataset("record_id", data=[i.record_id for i in kept], dtype=strings)
-        h5.create_dataset("patient_id", data=[i.patient_id for i in kept], dtype=strings)
-        for key, value in meta.items():
-            h5.attrs[key] = value if isinstance(value, str) else json.dumps(value, default=str)
+    write_embedding_table(
+        out / EMBEDDINGS_FILE,
+        [i.record_id for i in kept],
+        [i.patient_id for i in kept],
+        matrix,
+        meta,
+    )
     table = pd.DataFrame(
         [
             {"record_id": i.record_id, "patient_id": i.patient_id, "source": i.source}
@@ -425,5 +471,7 @@ __all__ = [
     "EmbedResult",
     "ItemEmbedder",
     "cohort_items",
+    "cohort_splits",
     "embed_cohort_items",
+    "write_embedding_table",
 ]

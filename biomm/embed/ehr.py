@@ -38,34 +38,11 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from biomm._version import __version__
+from biomm.embed.cohort import cohort_splits, write_embedding_table
 from biomm.errors import ConfigError, InputError
 
 CHECKPOINT_KIND = "biomm-tabular-encoder"
-
-
-def cohort_splits(cohort: Any) -> dict[str, str]:
-    """Patient id → normalised split (``train``/``val``/``test``) from the cohort's split column.
-
-    Examples:
-        >>> import pandas as pd
-        >>> from biomm.cohort import Cohort
-        >>> c = Cohort(pd.DataFrame({"patient_id": ["a", "b"], "split": ["Train", "valid"]}))
-        >>> cohort_splits(c)
-        {'a': 'train', 'b': 'val'}
-    """
-    from biomm.cohort.validate import normalise_split
-
-    schema, table = cohort.schema, cohort.table
-    if not schema.split or schema.split not in table:
-        return {}
-    out = {}
-    for patient, raw in zip(table[schema.patient_id], table[schema.split], strict=True):
-        if isinstance(raw, str) and raw.strip():
-            out[str(patient)] = normalise_split(raw) or raw
-    return out
 
 
 def _fingerprint(settings: Mapping[str, Any], cohort_frame: Any) -> str:
@@ -174,7 +151,12 @@ def embed_cohort_ehr(
         preprocessor_kwargs=preprocessor,
     )
     out.mkdir(parents=True, exist_ok=True)
-    _write_h5(out / "embeddings.h5", result.ids, result.embeddings, result.encoder.describe())
+    meta = {
+        "modality": "ehr",
+        "embedder": result.encoder.describe(),
+        "biomm_version": __version__,
+    }
+    write_embedding_table(out / "embeddings.h5", result.ids, result.ids, result.embeddings, meta)
     result.preprocessor.save(out / "preprocessor.json")
     save_tabular_encoder(
         result.encoder,
@@ -198,21 +180,6 @@ def embed_cohort_ehr(
         )
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     return summary
-
-
-def _write_h5(path: Path, ids: list[str], values: np.ndarray, meta: dict[str, Any]) -> None:
-    import h5py
-
-    from biomm.utils.atomic import atomic_path
-
-    strings = h5py.string_dtype()
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
-        h5.create_dataset("embeddings", data=values.astype(np.float32))
-        h5.create_dataset("patient_id", data=list(ids), dtype=strings)
-        h5.create_dataset("record_id", data=list(ids), dtype=strings)
-        h5.attrs["modality"] = "ehr"
-        h5.attrs["embedder"] = json.dumps(meta, default=str)
-        h5.attrs["biomm_version"] = __version__
 
 
 def save_tabular_encoder(encoder: Any, folder: str | PathLike[str], spec: dict[str, Any]) -> Path:
@@ -274,4 +241,4 @@ def load_tabular_encoder(folder: str | PathLike[str]) -> Any:
     return encoder.eval()
 
 
-__all__ = ["cohort_splits", "embed_cohort_ehr", "load_tabular_encoder", "save_tabular_encoder"]
+__all__ = ["embed_cohort_ehr", "load_tabular_encoder", "save_tabular_encoder"]
