@@ -38,6 +38,19 @@ def _factory(modality: str) -> Any:
     )
 
 
+def embedder_options(modality: str) -> list[str]:
+    """The arguments the item embedder of ``modality`` takes.
+
+    Raises:
+        ConfigError: On a modality without an item embedder.
+
+    Examples:
+        >>> "contrast" in embedder_options("fundus")
+        True
+    """
+    return [p for p in inspect.signature(_factory(modality)).parameters if p != "self"]
+
+
 def build_item_embedder(
     modality: str,
     encoder: str | None = None,
@@ -62,7 +75,7 @@ def build_item_embedder(
     """
     factory = _factory(modality)
     options = dict(options or {})
-    valid = [p for p in inspect.signature(factory).parameters if p != "self"]
+    valid = embedder_options(modality)
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ConfigError(
@@ -84,4 +97,4 @@ def build_item_embedder(
         raise ConfigError(f"{modality} embedder: {exc}") from None
 
 
-__all__ = ["DEFAULT_ENCODERS", "build_item_embedder"]
+__all__ = ["DEFAULT_ENCODERS", "build_item_embedder", "embedder_options"]

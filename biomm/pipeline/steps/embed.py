@@ -60,10 +60,10 @@ def _valid_options(modality: str) -> list[str] | None:
 
             names = list(inspect.signature(embed_cohort_ehr).parameters)
             return [n for n in names if n not in _EHR_FIXED]
-        from biomm.embed.builders import _factory
+        from biomm.embed.builders import embedder_options
 
-        names = list(inspect.signature(_factory(modality)).parameters)
-        return [n for n in names if n not in ("self", "device", "encoder", "encoder_kwargs")]
+        names = embedder_options(modality)
+        return [n for n in names if n not in ("device", "encoder", "encoder_kwargs")]
     except ImportError:
         return None
 
