@@ -88,6 +88,22 @@ class ReportReadError(FileFormatError):
     """A free-text report cannot be read: empty, binary, or not decodable as text."""
 
 
+class CheckpointError(FileFormatError):
+    """A model checkpoint or weights file is missing, malformed, tampered with or untrusted."""
+
+
+class UntrustedFileError(CheckpointError):
+    """A pickle-based file (``.pt``/``.pth``/``.bin``/``.ckpt``) was refused.
+
+    Unpickling can run code chosen by whoever wrote the file; biomm loads such files only when
+    the caller passes an explicit trust flag.
+    """
+
+
+class OutputLockedError(BiommError, RuntimeError):
+    """Another run holds the lock of this output folder; concurrent runs are never interleaved."""
+
+
 class SplitError(InputError):
     """A requested patient-level split cannot be made from this cohort."""
 
