@@ -20,6 +20,13 @@ from tests import network_guard
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 network_guard.install()
+# Child interpreters (CLI subprocesses, Dask workers, notebook kernels) are guarded too.
+collect_ignore = ["offline_site"]  # its sitecustomize.py is for children, not a test module
+_OFFLINE_SITE = str(Path(__file__).resolve().parent / "offline_site")
+os.environ["BIOMM_TEST_OFFLINE"] = "1"
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_OFFLINE_SITE, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+)
 
 
 @pytest.fixture(scope="session")

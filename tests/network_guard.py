@@ -32,7 +32,9 @@ def _own_addresses() -> set[str]:
 
 
 def install() -> None:
-    """Patch ``socket`` so that only this machine can be reached."""
+    """Patch ``socket`` so that only this machine can be reached (once per process)."""
+    if getattr(socket.socket.connect, "_biomm_network_guard", False):
+        return
     own_names = {socket.gethostname(), socket.getfqdn()} | _LOCAL_NAMES
     own = _own_addresses()
     real_connect = socket.socket.connect
@@ -68,6 +70,7 @@ def install() -> None:
             raise NetworkBlockedError(f"tests run offline: name lookup of {host!r} blocked")
         return real_getaddrinfo(host, *args, **kwargs)
 
+    connect._biomm_network_guard = True  # type: ignore[attr-defined]
     socket.socket.connect = connect  # type: ignore[method-assign]
     socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
     socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]

@@ -34,3 +34,21 @@ def test_a_hub_id_fails_clearly_offline_and_the_packaged_models_load():
         build_encoder("hf_text", model="someone/not-a-local-model")
     assert build_encoder("hf_text", model="minilm").embed_dim == 384
     assert build_encoder("efficientnet_lite0").weights_sha256  # packaged ImageNet weights
+
+
+def test_child_interpreters_are_offline_too():
+    import subprocess
+    import sys
+
+    code = (
+        "import socket\n"
+        "try:\n"
+        "    socket.create_connection(('93.184.216.34', 443), 1)\n"
+        "except ConnectionError as exc:\n"
+        "    print(type(exc).__name__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "NetworkBlockedError"
+    assert os.environ["HF_HUB_OFFLINE"] == "1"  # inherited by children as well

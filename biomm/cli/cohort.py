@@ -1,4 +1,4 @@
-"""``biomm cohort``: validate, summarise and split cohort manifests.
+"""``biomm cohort``: validate, summarise, split and pseudonymise cohort manifests.
 
 Examples:
     >>> from typer.testing import CliRunner
@@ -19,10 +19,10 @@ from biomm.cli.output import fail_usage, frame_to_text
 from biomm.cohort.manifest import Cohort
 from biomm.cohort.report import Problem, ValidationReport
 from biomm.cohort.split import check_split_request
-from biomm.errors import ManifestError, SchemaError, SplitError
+from biomm.errors import ConfigError, ManifestError, SchemaError, SplitError
 
 cohort_app = typer.Typer(
-    help="Validate, summarise and split cohort manifests.",
+    help="Validate, summarise, split and pseudonymise cohort manifests.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -240,3 +240,129 @@ def split(
             err=True,
         )
     typer.echo(frame_to_text(counts.sort_index().rename("n_patients").reset_index()))
+
+
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+
+
+@cohort_app.command("pseudonymise")
+def pseudonymise(
+    manifest: ManifestArg,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="The pseudonymised manifest (.csv/.tsv/.parquet).")
+    ],
+    salt_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--salt-file",
+            help="File holding the secret salt (at least 8 characters); default: the "
+            "BIOMM_PSEUDONYM_SALT environment variable.",
+        ),
+    ] = None,
+    key_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-out",
+            help="Also write pseudonym -> id to this CSV (readable by you only). Never "
+            "written unless asked: keep it apart from the data.",
+        ),
+    ] = None,
+    id_column: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--id-column", help="Another column of ids to pseudonymise, e.g. mrn (repeatable)."
+        ),
+    ] = None,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option("--keep", help="Keep this column although it looks like PHI (repeatable)."),
+    ] = None,
+    schema: SchemaOpt = None,
+    data_root: DataRootOpt = None,
+) -> None:
+    """Write the manifest with ids replaced by keyed pseudonyms and PHI-looking columns dropped.
+
+    Patient and sample ids (and --id-column columns) become id-<16 hex digits> (HMAC-SHA256
+    keyed by the salt: the same salt gives the same pseudonyms on every machine). Columns
+    that look like names, dates of birth, record numbers, addresses, phone numbers or e-mail
+    addresses, by name or by value, are dropped and listed. Ids inside inline report text are
+    replaced too, but free text is not otherwise de-identified; file references are kept as
+    they are (so they still resolve). The salt comes from --salt-file or the
+    BIOMM_PSEUDONYM_SALT environment variable, never from the command line.
+
+    Exit code 0 when written, 1 when the manifest cannot be read, 2 on a usage error
+    (no or short salt, unknown column, output that would overwrite an input).
+
+    Example usage:
+
+    \b
+        python -c "import secrets; print(secrets.token_hex(16))" > salt.txt
+        biomm cohort pseudonymise cohort.csv -o shared/cohort.csv --salt-file salt.txt
+        biomm cohort pseudonymise cohort.csv -o shared/cohort.csv --salt-file salt.txt \\
+            --key-out private/key.csv
+    """
+    from biomm.privacy import resolve_salt
+
+    for path, option in ((out, "--out"), (key_out, "--key-out")):
+        if path is None:
+            continue
+        if path.suffix.lower() not in (_TABLE_SUFFIXES if option == "--out" else (".csv",)):
+            kinds = "a .csv, .tsv or .parquet" if option == "--out" else "a .csv"
+            raise fail_usage(f"{option} {path}: use {kinds} file name")
+        if path.is_dir():
+            raise fail_usage(f"{option} {path}: is a folder; give a file name")
+        if path.absolute() == manifest.absolute():
+            raise fail_usage(f"{option} {path}: would overwrite the manifest")
+    if key_out is not None and key_out.absolute() == out.absolute():
+        raise fail_usage("--key-out and --out must be different files")
+    try:
+        salt = resolve_salt(salt_file=salt_file, required=True)
+    except ConfigError as exc:
+        raise fail_usage(exc) from None
+    assert salt is not None
+    try:
+        cohort = _load(manifest, schema, data_root)
+    except ManifestError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    from biomm.privacy import pseudonymise_cohort
+
+    try:
+        result = pseudonymise_cohort(cohort, salt, id_columns=id_column or [], keep=keep or [])
+    except ConfigError as exc:
+        raise fail_usage(exc) from None
+    from biomm.utils.atomic import atomic_write_table
+
+    atomic_write_table(result.table, out)
+    typer.echo(f"wrote {out} ({len(result.table)} row(s))")
+    typer.echo(f"pseudonymised: {', '.join(result.id_columns)}")
+    if result.dropped:
+        typer.echo("dropped (may hold PHI):")
+        for column, reason in result.dropped.items():
+            typer.echo(f"  {column}: {reason}")
+    else:
+        typer.echo("dropped: none")
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    if key_out is not None:
+        _write_key(result.key, key_out)
+        typer.echo(f"wrote the key {key_out} (pseudonym -> id; keep it secret)")
+
+
+def _write_key(key: object, path: Path) -> None:
+    """Write the key table atomically, readable by its owner only from the start."""
+    import os
+    import tempfile
+
+    import pandas as pd
+
+    assert isinstance(key, pd.DataFrame)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:  # mkstemp: mode 0o600
+            key.to_csv(fh, index=False)
+        os.replace(name, path)
+    finally:
+        if os.path.exists(name):
+            os.unlink(name)

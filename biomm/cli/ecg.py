@@ -172,22 +172,42 @@ def convert(
     overwrite: Annotated[bool, typer.Option(help="Start the store over.")] = False,
     retry_failed: Annotated[bool, typer.Option(help="Try failed records again.")] = False,
     allow_failures: Annotated[bool, typer.Option(help="Exit 0 even if records failed.")] = False,
+    scheduler: Annotated[
+        str,
+        typer.Option(
+            help="none (--workers processes here), local (a Dask LocalCluster) or a Dask "
+            "scheduler address such as tcp://host:8786."
+        ),
+    ] = "none",
+    dask_workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes of --scheduler local.")
+    ] = 2,
     schema: SchemaOpt = None,
     data_root: DataRootOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
     """Convert a cohort's ECGs into a memory-mappable array store with an input profile.
 
-    Resumable (rerun the same command after a crash), parallel (--workers), and a bad record
-    is listed in STORE/failures.csv instead of stopping the run. Exit 1 when records failed.
+    Resumable (rerun the same command after a crash), parallel (--workers, or Dask workers
+    with --scheduler: they read and profile chunks of records, this process writes the same
+    store), and a bad record is listed in STORE/failures.csv instead of stopping the run.
+    Exit 1 when records failed.
 
     Example usage:
 
     \b
         biomm ecg convert cohort.csv --profile merl --out store/ --workers 8
+        biomm ecg convert cohort.csv --out store/ --scheduler tcp://scheduler:8786
     """
     from biomm.ecg.store import cohort_sources, convert_ecgs
 
+    if scheduler != "none":
+        from biomm.pipeline.runner import check_scheduler
+
+        try:
+            check_scheduler(scheduler)
+        except BiommError as exc:
+            raise fail_usage(exc) from None
     cohort = _cohort(manifest, schema, data_root)
     try:
         sources = cohort_sources(cohort)
@@ -201,8 +221,10 @@ def convert(
             resume=not overwrite,
             retry_failed=retry_failed,
             progress=progress,
+            scheduler=scheduler,
+            dask_workers=dask_workers,
         )
-    except BiommError as exc:
+    except BiommError as exc:  # also: --scheduler without the distributed extra
         raise fail_usage(exc) from None
     rate = summary.attempted / max(summary.seconds, 1e-9)
     typer.echo(
@@ -289,25 +311,32 @@ def embed(
     """
     from biomm.ecg.inference import embed_cohort, write_embeddings
     from biomm.ecg.merl import load_checkpoint
+    from biomm.utils.lock import output_lock
 
     table = _cohort(cohort, schema, data_root)
     try:
-        net, config = load_checkpoint(model)
-        result = embed_cohort(
-            net,
-            config,
-            table,
-            store or out.with_suffix(".store"),
-            split=split,
-            batch_size=batch_size,
-            device=device,
-            workers=workers,
-            progress=progress,
-        )
+        with output_lock(out.absolute().parent, name=f".{out.name}.lock"):
+            net, config = load_checkpoint(model)
+            result = embed_cohort(
+                net,
+                config,
+                table,
+                store or out.with_suffix(".store"),
+                split=split,
+                batch_size=batch_size,
+                device=device,
+                workers=workers,
+                progress=progress,
+            )
+            meta = {
+                "checkpoint": str(model),
+                "weights_sha256": config["weights_sha256"],
+                "profile": config["profile"],
+                "model": config["model"],
+            }
+            write_embeddings(result, out, meta)
     except BiommError as exc:
         raise fail_usage(exc) from None
-    meta = {"checkpoint": str(model), "profile": config["profile"], "model": config["model"]}
-    write_embeddings(result, out, meta)
     typer.echo(
         f"{len(result.index)} record(s) embedded ({result.embeddings.shape[1]}-d), "
         f"{len(result.failures)} failed -> {out}"

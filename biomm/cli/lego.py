@@ -102,7 +102,10 @@ def merge(
             weights=_weights(weight or []),
         )
         if config is None:
-            save_model(model, out / "model", extra={"lego_runs": model.spec["lego_runs"]})
+            from biomm.utils.lock import output_lock
+
+            with output_lock(out):  # one run per folder; a killed run's lock dies with it
+                save_model(model, out / "model", extra={"lego_runs": model.spec["lego_runs"]})
             typer.echo(
                 f"merged {len(runs)} runs ({', '.join(model.fusion.modalities)}; tasks "
                 f"{', '.join(model.heads)}) -> {out / 'model'}"

@@ -144,8 +144,18 @@ def demo(
 
 
 def main() -> None:
-    """Run the ``biomm`` command (console-script entry point)."""
-    app()
+    """Run the ``biomm`` command (console-script entry point).
+
+    A run refused because another one writes into its output folder exits with code 2 and
+    the lock's message (folder and holder), whichever command it was.
+    """
+    from biomm.errors import OutputLockedError
+
+    try:
+        app()
+    except OutputLockedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

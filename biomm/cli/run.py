@@ -71,13 +71,20 @@ def run(
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show the jobs' progress bars.")] = True,
     pseudonymise: Annotated[
-        str | None,
+        bool,
         typer.Option(
             "--pseudonymise",
-            envvar="BIOMM_PSEUDONYMISE_SALT",
-            metavar="SALT",
-            help="Replace patient/sample ids by salted hashes in the log, summary and "
-            "failures table the runner writes (or set BIOMM_PSEUDONYMISE_SALT).",
+            help="Replace patient/sample ids by keyed hashes (HMAC-SHA256) in the log, summary, "
+            "failures table and report the runner writes. The salt comes from --salt-file or "
+            "$BIOMM_PSEUDONYM_SALT, never from the command line.",
+        ),
+    ] = False,
+    salt_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--salt-file",
+            metavar="FILE",
+            help="File holding the pseudonymisation salt (implies --pseudonymise).",
         ),
     ] = None,
     dry_run: Annotated[
@@ -110,13 +117,18 @@ def run(
 
     try:
         check_scheduler(scheduler)
+        salt = None
+        if pseudonymise or salt_file is not None:
+            from biomm.privacy import resolve_salt
+
+            salt = resolve_salt(salt_file=salt_file, required=True)
         spec = load_pipeline(
             pipeline, overrides=set_ or [], cohort=cohort, schema=schema, data_root=data_root
         )
         if dry_run:
             import pandas as pd
 
-            plan = pd.DataFrame(plan_pipeline(spec, out, force=force or []))
+            plan = pd.DataFrame(plan_pipeline(spec, out, force=force or [], pseudonymise=salt))
             plan["needs"] = plan["needs"].map(lambda d: ", ".join(d) or "-")
             typer.echo(frame_to_text(plan.drop(columns="key")))
             return
@@ -127,7 +139,7 @@ def run(
             scheduler=scheduler,
             dask_workers=dask_workers,
             progress=progress,
-            pseudonymise=pseudonymise,
+            pseudonymise=salt,
             echo=typer.echo,
             threads=threads,
         )

@@ -17,7 +17,7 @@ import typer
 from biomm.cli.output import fail_usage
 from biomm.cohort.probe import known_extensions
 from biomm.cohort.tables import TABLE_SUFFIXES
-from biomm.errors import BiommError, ManifestError, SchemaError
+from biomm.errors import BiommError, ManifestError, OutputLockedError, SchemaError
 from biomm.io.wsi.mpp import MPP_POLICIES
 
 wsi_app = typer.Typer(
@@ -203,7 +203,10 @@ def tile(
         backend=backend,
     )
     jobs = slide_jobs(paths, patient_ids=patients, mpps=mpps)
-    summary = tile_slides(jobs, out, params, overwrite=overwrite, progress=progress)
+    try:
+        summary = tile_slides(jobs, out, params, overwrite=overwrite, progress=progress)
+    except OutputLockedError as exc:  # another run writes into OUT
+        raise fail_usage(exc) from None
     finish_job(summary, out, "tiled", allow_failures)
 
 
@@ -221,6 +224,13 @@ def embed(
             "local file, or for hf_image a hub id or folder."
         ),
     ] = None,
+    trust_pickle: Annotated[
+        bool,
+        typer.Option(
+            help="Allow pickle-based weights (.pt/.pth/.bin), which can run code when "
+            "loaded; without it only .safetensors are read."
+        ),
+    ] = False,
     mpp: MppOpt = 0.5,
     patch_size: PatchSizeOpt = 224,
     min_tissue: MinTissueOpt = 0.5,
@@ -276,6 +286,8 @@ def embed(
         kwargs["model"] = weights
     elif weights:
         kwargs["weights"] = weights
+    if trust_pickle:
+        kwargs["trust_pickle"] = True
     try:
         model = build_encoder(encoder, **kwargs)
         from biomm.wsi.features import resolve_device
@@ -296,7 +308,10 @@ def embed(
     )
     jobs = slide_jobs(paths, patient_ids=patients, mpps=mpps)
     if scheduler == "none":
-        summary = embed_slides(jobs, out, model, params, overwrite=overwrite, progress=progress)
+        try:
+            summary = embed_slides(jobs, out, model, params, overwrite=overwrite, progress=progress)
+        except OutputLockedError as exc:  # another run writes into OUT
+            raise fail_usage(exc) from None
     else:
         from biomm.wsi.distributed import EncoderSpec, embed_slides_distributed
 

@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from biomm.errors import SchemaError
+from biomm.utils.config import read_yaml_file
 
 #: The modality reference columns a manifest may declare (EHR is declared separately).
 MODALITIES: tuple[str, ...] = ("wsi", "ecg", "fundus", "oct", "report")
@@ -181,6 +182,9 @@ class CohortSchema(_Strict):
     def from_yaml(cls, path: str | PathLike[str]) -> CohortSchema:
         """Load and validate a schema from a YAML file.
 
+        The YAML is read strictly (:func:`biomm.utils.config.read_yaml_file`): a duplicated
+        key, a Python tag, an alias bomb, binary or non-UTF-8 content are refused.
+
         Raises:
             SchemaError: Naming the file and the offending key.
 
@@ -192,16 +196,9 @@ class CohortSchema(_Strict):
             'ecg_file'
         """
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise SchemaError("schema file not found", path=path) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SchemaError(f"cannot read schema: {exc}", path=path) from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SchemaError(f"invalid YAML: {exc}", path=path) from None
+        if not path.exists():
+            raise SchemaError("schema file not found", path=path)
+        data = read_yaml_file(path, error=SchemaError)
         return cls.from_dict(data or {}, source=path)
 
     @classmethod
@@ -303,7 +300,9 @@ def infer_schema(table: pd.DataFrame) -> CohortSchema:
     name (``wsi``/``slide``/``slide_path``, ``ecg``, ``fundus``, ``oct``, ``report``);
     ``NAME_time`` + ``NAME_event`` pairs are survival targets; ``label``/``target``/``y`` and
     columns prefixed ``target_``/``label_`` are targets typed from their values; every other
-    column is an EHR feature.
+    column is an EHR feature, except columns that look like identifiers or PHI (names, dates
+    of birth, record numbers, contact details: :func:`biomm.privacy.phi_columns`) or free
+    text (``notes``, ``comment``…), which are left out with a warning.
 
     Examples:
         >>> df = pd.DataFrame({"patient_id": ["a", "b"], "slide": ["a.svs", "b.svs"],
@@ -311,6 +310,8 @@ def infer_schema(table: pd.DataFrame) -> CohortSchema:
         >>> s = infer_schema(df)
         >>> (s.modalities["wsi"].column, s.targets["os"].type, s.ehr.columns)
         ('slide', 'survival', ['age'])
+        >>> infer_schema(df.assign(patient_name=["Ann Lee", "Bo Li"])).ehr.columns
+        ['age']
     """
     cols = [str(c) for c in table.columns]
     used: set[str] = set()
@@ -366,7 +367,9 @@ def infer_schema(table: pd.DataFrame) -> CohortSchema:
             targets[name] = TargetSpec(type=infer_target_type(table[col]), column=col)
             used.add(col)
 
-    ehr_cols = [c for c in cols if c not in used]
+    leftover = [c for c in cols if c not in used]
+    private = _private_columns(table.set_axis(cols, axis=1)[leftover]) if leftover else {}
+    ehr_cols = [c for c in leftover if c not in private]
     ehr = EHRSpec(columns=ehr_cols) if ehr_cols else None
     return CohortSchema(
         patient_id=patient_id,
@@ -377,6 +380,27 @@ def infer_schema(table: pd.DataFrame) -> CohortSchema:
         ehr=ehr,
         targets=targets,
     )
+
+
+def _private_columns(frame: pd.DataFrame) -> dict[str, str]:
+    """Columns never inferred as EHR features: names, dates of birth, record numbers, free text.
+
+    A model feature made of patient names would carry them into saved preprocessors and
+    reports. Declare such a column in a schema YAML to use it anyway.
+    """
+    import logging
+
+    from biomm.privacy import free_text_column, phi_columns
+
+    private = phi_columns(frame)
+    private.update({c: "free text" for c in frame.columns if free_text_column(c)})
+    if private:
+        logging.getLogger("biomm.cohort").warning(
+            "not used as EHR features (they look like identifiers or free text; declare them "
+            "in a schema to override): %s",
+            ", ".join(f"{c} ({why})" for c, why in private.items()),
+        )
+    return private
 
 
 def infer_target_type(values: pd.Series) -> TargetType:

@@ -20,8 +20,25 @@ import numpy as np
 import pandas as pd
 
 from biomm.errors import ManifestError
+from biomm.utils.config import binary_content
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
+#: Extensions refused with a hint: compressed files and spreadsheets.
+_REFUSED_SUFFIXES = {
+    ".gz": "a gzip-compressed file: decompress it first",
+    ".bz2": "a bzip2-compressed file: decompress it first",
+    ".xz": "an xz-compressed file: decompress it first",
+    ".zst": "a zstd-compressed file: decompress it first",
+    ".zip": "a ZIP archive: extract the table first",
+    ".xlsx": "an Excel workbook: export the sheet as CSV (UTF-8) first",
+    ".xlsm": "an Excel workbook: export the sheet as CSV (UTF-8) first",
+    ".xls": "an Excel workbook: export the sheet as CSV (UTF-8) first",
+    ".ods": "an OpenDocument spreadsheet: export the sheet as CSV (UTF-8) first",
+}
+#: Longest cell (characters) a CSV/TSV table may hold; longer ones are pasted blobs.
+MAX_CELL_CHARS = 65_536
+#: Delimiters that, found in a one-cell row of a multi-column table, reveal a mixed-up file.
+_OTHER_DELIMITERS = {",": (";", "\t"), ";": (",", "\t"), "\t": (",", ";")}
 
 
 #: Cell values read as missing (besides empty cells), as hospital exports write them.
@@ -42,12 +59,20 @@ def read_table(path: str | PathLike[str]) -> pd.DataFrame:
     header has semicolons but no commas is read as semicolon-separated. The 1-based file line
     of each row is kept in ``frame.attrs[LINE_NUMBERS]``.
 
+    Text is decoded strictly: UTF-8 (with or without a byte-order mark), or UTF-16/UTF-32
+    with a byte-order mark (Excel's "Unicode text" export).
+
     Args:
         path: ``.csv``, ``.tsv``/``.txt`` (tab-separated) or ``.parquet``.
 
     Raises:
-        ManifestError: Naming the file and the reason (missing, a folder, empty, not UTF-8,
-            a row with more values than the header, duplicated column names, unknown extension).
+        ManifestError: Naming the file and the reason: missing, a folder, empty, an
+            unsupported extension (``.xlsx``, ``.gz``, ...), binary content (PDF, an Excel
+            or other ZIP file, compressed data, NUL bytes as in UTF-16 without a byte-order
+            mark), not UTF-8 (with the byte offset), malformed quoting, a row with more
+            values than the header, several rows written with another delimiter, a cell of
+            more than :data:`MAX_CELL_CHARS` characters, duplicated column names, or an
+            unreadable Parquet file.
 
     Examples:
         >>> import tempfile, pathlib
@@ -61,6 +86,12 @@ def read_table(path: str | PathLike[str]) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if path.is_dir():
         raise ManifestError("is a folder, not a table file", path=path)
+    if suffix in _REFUSED_SUFFIXES:
+        raise ManifestError(
+            f"unsupported table format {suffix!r}: {_REFUSED_SUFFIXES[suffix]}; use one of "
+            f"{', '.join(TABLE_SUFFIXES)}",
+            path=path,
+        )
     if suffix not in TABLE_SUFFIXES:
         raise ManifestError(
             f"unknown table format {suffix or '(no extension)'!r}; use one of "
@@ -72,34 +103,76 @@ def read_table(path: str | PathLike[str]) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise ManifestError("file is empty (0 bytes)", path=path)
     if suffix in (".parquet", ".pq"):
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises many types on corrupt input
-            raise ManifestError(f"cannot read Parquet: {exc}", path=path) from None
-        if frame.index.name is not None or not isinstance(frame.index, pd.RangeIndex):
-            frame = frame.reset_index()  # a saved index (e.g. patient_id) is a column
-        frame.columns = [str(c).strip() for c in frame.columns]
-        for col in frame.columns:
-            if frame[col].dtype == object or str(frame[col].dtype).startswith("string"):
-                frame[col] = clean_text_cells(frame[col])
-        return frame.reset_index(drop=True)
+        return _read_parquet(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ManifestError(
-            f"not UTF-8 text (invalid byte at offset {exc.start}); re-save the table as UTF-8",
-            path=path,
-        ) from None
-    return _parse_delimited(text, suffix, path)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"cannot read the file: {exc.strerror or exc}", path=path) from None
+    return _parse_delimited(_decode_table(data, path), suffix, path)
+
+
+def _decode_table(data: bytes, path: Path) -> str:
+    """Decode a CSV/TSV file: UTF-8 (BOM optional) or UTF-16/32 with a BOM; binary refused."""
+    from biomm.utils.config import decode_text_bytes
+
+    try:
+        return decode_text_bytes(data, source=path, error=ManifestError)
+    except ManifestError as exc:
+        reason = exc.reason.replace("re-save the file", "re-save the table")
+        if reason.startswith("binary content"):
+            reason += f"; not a {path.suffix.lower()} table"
+        raise ManifestError(reason, path=path) from None
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """Read a Parquet table; duplicated column names are refused before reading the data."""
+    try:
+        import pyarrow.parquet as pq
+
+        with path.open("rb") as handle:
+            head = handle.read(256)
+        if not head.startswith(b"PAR1"):
+            what = binary_content(head) or "not a Parquet file"
+            raise ManifestError(f"{what} (a Parquet file starts with 'PAR1')", path=path)
+        names = [str(n) for n in pq.read_schema(path).names]
+    except ManifestError:
+        raise
+    except Exception as exc:  # pyarrow raises many types on corrupt input
+        raise ManifestError(f"cannot read Parquet: {_first_line(exc)}", path=path) from None
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ManifestError(f"duplicated column name(s): {duplicated}", path=path)
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types on corrupt input
+        raise ManifestError(f"cannot read Parquet: {_first_line(exc)}", path=path) from None
+    if frame.index.name is not None or not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.reset_index()  # a saved index (e.g. patient_id) is a column
+    frame.columns = [str(c).strip() for c in frame.columns]
+    columns = list(frame.columns)
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise ManifestError(f"duplicated column name(s): {duplicated}", path=path)
+    for col in frame.columns:
+        if frame[col].dtype == object or str(frame[col].dtype).startswith("string"):
+            frame[col] = clean_text_cells(frame[col])
+    return frame.reset_index(drop=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
 
 
 def _parse_delimited(text: str, suffix: str, path: Path) -> pd.DataFrame:
     first_line = text.lstrip("\r\n").split("\n", 1)[0]
     sep = "\t" if suffix != ".csv" else ("," if "," in first_line or ";" not in first_line else ";")
+    others = _OTHER_DELIMITERS[sep]
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     header: list[str] | None = None
     rows: list[list[str | None]] = []
     lines: list[int] = []
+    mixed: list[tuple[int, str]] = []  # one-value rows that another delimiter would split
     previous_end = 0
     try:
         for record in reader:
@@ -112,6 +185,19 @@ def _parse_delimited(text: str, suffix: str, path: Path) -> pd.DataFrame:
                 while header and not header[-1]:  # trailing delimiter on the header
                     header.pop()
                 continue
+            longest = max(len(c) for c in cells)
+            if longest > MAX_CELL_CHARS:
+                raise ManifestError(
+                    f"line {start} has a cell of {longest} characters, more than "
+                    f"{MAX_CELL_CHARS} (a pasted file or image?)",
+                    path=path,
+                )
+            if len(header) > 2 and len([c for c in cells if c]) == 1 and cells[0]:
+                for other in others:  # the row fits the header when split at another delimiter
+                    n = len(record[0].split(other))
+                    if n == len(header) or (n == len(header) + 1 and record[0].endswith(other)):
+                        mixed.append((start, other))
+                        break
             if len(cells) > len(header):
                 extra = cells[len(header) :]
                 if any(extra):
@@ -126,11 +212,25 @@ def _parse_delimited(text: str, suffix: str, path: Path) -> pd.DataFrame:
             rows.append([None if c == "" or c in MISSING_MARKERS else c for c in cells])
             lines.append(start)
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise ManifestError(
+                f"line {reader.line_num} has a cell of more than {csv.field_size_limit()} "
+                "characters (a pasted file or image?), or an unclosed quote",
+                path=path,
+            ) from None
         raise ManifestError(
             f"malformed table near line {reader.line_num}: {exc}", path=path
         ) from None
     if not header:
         raise ManifestError("no header row", path=path)
+    if len(mixed) >= 2:  # one such row may be a value with commas; several are a mixed file
+        line, other = mixed[0]
+        raise ManifestError(
+            f"{len(mixed)} rows (first on line {line}) are one value holding {other!r} "
+            f"characters, but the header has {len(header)} columns separated by {sep!r}: "
+            "mixed delimiters?",
+            path=path,
+        )
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if duplicated:
         raise ManifestError(f"duplicated column name(s): {duplicated}", path=path)

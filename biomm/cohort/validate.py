@@ -31,6 +31,7 @@ from biomm.cohort.report import Problem, ValidationReport
 from biomm.cohort.tables import normalise_ids
 from biomm.cohort.targets import parse_target
 from biomm.errors import ManifestError
+from biomm.privacy import REDACTED, looks_like_phi, phi_columns, phi_kind
 
 if TYPE_CHECKING:
     from biomm.cohort.manifest import Cohort
@@ -126,7 +127,59 @@ def validate_cohort(cohort: Cohort, *, probe_files: bool = True) -> ValidationRe
             replace(p, line=lines[p.row]) if p.row is not None and p.table is None else p
             for p in problems
         ]
-    return ValidationReport(problems, source)
+    return ValidationReport(redact_problems(cohort, problems), source)
+
+
+def _sensitive_columns(cohort: Cohort) -> tuple[set[str], set[str]]:
+    """Columns of the manifest and of the EHR table whose values are never quoted."""
+    schema = cohort.schema
+    ids = {schema.patient_id, schema.sample_id}
+    references = {spec.column for spec in schema.modalities.values()}
+    manifest = set(phi_columns(cohort.table)) - ids - references
+    ehr: set[str] = set()
+    if schema.ehr is not None:
+        typed = {c for c, kind in schema.ehr.types.items() if kind == "identifier"}
+        manifest |= typed - ids
+        ehr |= typed - ids
+        if schema.ehr.table:
+            try:
+                table = cohort.ehr_table()
+            except ManifestError:
+                table = None
+            if table is not None:
+                ehr |= set(phi_columns(table)) - ids
+    return manifest, ehr
+
+
+def redact_problems(cohort: Cohort, problems: list[Problem]) -> list[Problem]:
+    """Problems with PHI-looking values replaced by ``<redacted>`` (see the module docstring).
+
+    A redacted value is also taken out of the problem's message.
+
+    Examples:
+        >>> import pandas as pd
+        >>> from biomm import Cohort
+        >>> cohort = Cohort(pd.DataFrame({"patient_id": ["a"], "dob": ["1950-01-01"]}))
+        >>> problem = Problem("error", "bad", "'1950-01-01' is odd", column="dob",
+        ...                   value="1950-01-01")
+        >>> print(redact_problems(cohort, [problem])[0])
+        error [bad] column 'dob', value '<redacted>': '<redacted>' is odd
+    """
+    manifest, ehr = _sensitive_columns(cohort)
+    ids = {cohort.schema.patient_id, cohort.schema.sample_id}
+    out = []
+    for p in problems:
+        sensitive = ehr if p.table is not None else manifest
+        if p.value is None or p.value == REDACTED or p.column in ids:
+            out.append(p)
+            continue
+        named = p.column is not None and phi_kind(p.column) is not None
+        if named or p.column in sensitive or looks_like_phi(p.value):
+            message = p.message.replace(p.value, REDACTED) if p.value.strip() else p.message
+            out.append(replace(p, value=REDACTED, message=message))
+        else:
+            out.append(p)
+    return out
 
 
 def _check_ids(cohort: Cohort) -> list[Problem]:

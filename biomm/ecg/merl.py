@@ -26,7 +26,6 @@ Examples:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from os import PathLike
@@ -40,8 +39,13 @@ from torch import nn
 from biomm._version import __version__
 from biomm.encoders import build_encoder
 from biomm.encoders.text import HFTextEncoder
-from biomm.errors import ConfigError, InputError
-from biomm.utils.checkpoint import CONFIG_FILE, WEIGHTS_FILE, read_checkpoint_config
+from biomm.errors import CheckpointError, ConfigError, InputError
+from biomm.utils.checkpoint import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    load_checkpoint_folder,
+    save_checkpoint_folder,
+)
 
 CHECKPOINT_KIND = "biomm-merl"
 
@@ -224,18 +228,12 @@ def save_checkpoint(
 ) -> Path:
     """Write ``model.safetensors`` and ``config.json`` into ``folder`` (atomically).
 
+    The config records the weights' SHA-256 (``weights_sha256``), checked on load.
+
     Examples:
         >>> save_checkpoint.__name__
         'save_checkpoint'
     """
-    from safetensors.torch import save_file
-
-    from biomm.utils.atomic import atomic_path, atomic_write_text
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / "model.safetensors") as tmp:
-        save_file(model.trainable_state_dict(), str(tmp))
     config = {
         "kind": CHECKPOINT_KIND,
         "biomm_version": __version__,
@@ -246,8 +244,7 @@ def save_checkpoint(
         "profile": dict(profile),
         **dict(extra or {}),
     }
-    atomic_write_text(folder / "config.json", json.dumps(config, indent=2, default=str))
-    return folder
+    return save_checkpoint_folder(folder, model.trainable_state_dict(), config)
 
 
 def load_checkpoint(
@@ -255,36 +252,51 @@ def load_checkpoint(
 ) -> tuple[MERLModel, dict[str, Any]]:
     """Rebuild a :class:`MERLModel` and its config from a checkpoint folder.
 
+    The returned config holds ``weights_sha256`` (verified when the checkpoint recorded it,
+    computed otherwise).
+
     Raises:
-        InputError: When the folder is not a biomm MERL checkpoint or the weights do not fit.
+        CheckpointError: When the folder is not a biomm MERL checkpoint, the weights are
+            damaged, changed since saving (hash mismatch), non-finite, or do not fit, or the
+            text model differs from the one used in training.
 
     Examples:
         >>> load_checkpoint.__name__
         'load_checkpoint'
     """
-    from safetensors.torch import load_file
-
     folder = Path(folder)
-    config = read_checkpoint_config(folder, CHECKPOINT_KIND)
+    config, state = load_checkpoint_folder(folder, CHECKPOINT_KIND, device=map_location)
     config_path = folder / CONFIG_FILE
     weights = folder / WEIGHTS_FILE
-    spec = dict(config["model"])
-    model = MERLModel(
-        spec.pop("ecg_encoder"),
-        spec.pop("text_encoder"),
-        **spec,
-    )
-    state = load_file(str(weights), device=map_location)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        spec = dict(config["model"])
+        model = MERLModel(
+            spec.pop("ecg_encoder"),
+            spec.pop("text_encoder"),
+            **spec,
+        )
+    except CheckpointError:
+        raise
+    except (InputError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"config.json model spec cannot be built ({type(exc).__name__}: {exc})",
+            path=config_path,
+        ) from None
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise CheckpointError(
+            f"weights do not fit the model: {str(exc)[:300]}", path=weights
+        ) from None
     missing = [k for k in missing if not (model.spec["freeze_text"] and k.startswith("text.lm."))]
     if missing or unexpected:
-        raise InputError(
+        raise CheckpointError(
             f"weights do not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}",
             path=weights,
         )
     expected = config.get("text_weights_sha256")
     if expected and model.text.weights_sha256 and expected != model.text.weights_sha256:
-        raise InputError(
+        raise CheckpointError(
             "the text model differs from the one used in training (weights hash mismatch): "
             f"{model.text.weights}",
             path=config_path,

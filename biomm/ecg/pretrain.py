@@ -17,11 +17,13 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +39,11 @@ from biomm.errors import InputError
 from biomm.utils.config import read_yaml_mapping, resolve_paths, validate_config
 
 log = logging.getLogger(__name__)
+
+STATE_DIR = "train_state"
+"""Sub-folder of ``out`` holding the state a killed run resumes from."""
+SUMMARY_FILE = "summary.json"
+"""Written last: its presence marks a finished run."""
 
 
 class EncoderSpec(BaseModel):
@@ -281,13 +288,28 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
 
     Raises:
         InputError: When the cohort lacks ECG or report columns or too few records remain.
+        OutputLockedError: When another run writes into ``cfg.out``.
+
+    A killed run resumes from its last finished epoch (``out/train_state``: weights,
+    optimizer, scheduler and RNG states) when rerun with the same config, and ends with the
+    same weights as an uninterrupted run; ``summary.json`` is written last.
     """
+    from biomm.utils.lock import output_lock
+
+    with output_lock(cfg.out):  # one run per folder; a killed run's lock dies with it
+        return _pretrain(cfg)
+
+
+def _pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     from biomm.cohort import Cohort
     from biomm.ecg.merl import MERLModel, save_checkpoint
     from biomm.ecg.profiles import get_profile
     from biomm.ecg.store import ECGStore, cohort_sources, convert_ecgs
+    from biomm.utils.atomic import atomic_write_table, atomic_write_text
+    from biomm.utils.train_state import load_train_state, peek_train_state, save_train_state
 
     started = time.perf_counter()
+    (cfg.out / SUMMARY_FILE).unlink(missing_ok=True)  # present only once a run has finished
     device = resolve_device(cfg.device)
     dist = _Distributed(device)
     seed_everything(cfg.seed + dist.rank)
@@ -384,12 +406,23 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
             scheduler.step()
         return {k: float(v.detach()) for k, v in losses.items()}
 
-    history = []
+    history: list[dict[str, Any]] = []
     best = math.inf
     cfg.out.mkdir(parents=True, exist_ok=True)
     extra = {"config": json.loads(cfg.model_dump_json(by_alias=True)), "counts": counts}
-    epochs = range(cfg.epochs)
-    for epoch in epochs:
+    first = 0
+    resume_key = _resume_key(extra)
+    state_dir = cfg.out / STATE_DIR
+    if dist.active:  # each rank has its own RNG stream: multi-process runs restart cleanly
+        shutil.rmtree(state_dir, ignore_errors=True)
+    elif (peek_train_state(state_dir) or {}).get("resume_key") == resume_key:
+        restored = load_train_state(state_dir, optimizer, scheduler=scheduler, scaler=scaler)
+        if restored is not None:
+            weights, saved = restored
+            model.load_state_dict(weights, strict=False)
+            first, history, best = saved["epoch"], saved["history"], saved["best"]
+            log.info("resuming %s after epoch %d", cfg.out, first)
+    for epoch in range(first, cfg.epochs):
         if dist.active and loaders["train"].sampler is not None:
             loaders["train"].sampler.set_epoch(epoch)
         model.train()
@@ -415,13 +448,27 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
                     profile=profile.to_dict(),
                     extra=extra | {"epoch": epoch + 1},
                 )
-            pd.DataFrame(history).to_csv(cfg.out / "history.csv", index=False)
+            atomic_write_table(pd.DataFrame(history), cfg.out / "history.csv")
+            if not dist.active:  # last: what a killed run resumes from
+                save_train_state(
+                    state_dir,
+                    model.trainable_state_dict(),
+                    optimizer,
+                    scheduler=scheduler,
+                    scaler=scaler,
+                    extra={
+                        "epoch": epoch + 1,
+                        "history": history,
+                        "best": best,
+                        "resume_key": resume_key,
+                    },
+                )
     if dist.main:
         save_checkpoint(
             model, cfg.out / "last", profile=profile.to_dict(), extra=extra | {"epoch": cfg.epochs}
         )
     dist.close()
-    return {
+    summary = {
         "out": str(cfg.out),
         "checkpoint": str(cfg.out / "model"),
         "counts": counts,
@@ -430,7 +477,18 @@ def pretrain(cfg: PretrainConfig) -> dict[str, Any]:
         "device": str(device),
         "world_size": dist.world,
         "rank": dist.rank,
+        "resumed_after_epoch": first,
     }
+    if dist.main:
+        atomic_write_text(cfg.out / SUMMARY_FILE, json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def _resume_key(extra: dict[str, Any]) -> str:
+    """What must match for a saved state to be resumed: the config (less display options)."""
+    config = {k: v for k, v in extra["config"].items() if k not in ("progress",)}
+    text = json.dumps({"config": config, "counts": extra["counts"]}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _sampler(rows: np.ndarray, dist: _Distributed, seed: int) -> Any:

@@ -517,8 +517,8 @@ def apply_profile(
 
     Raises:
         ECGReadError: Naming ``ecg.path``, when the record is unusable (no samples, bad
-            shape or rate), has NaN samples under ``nan_policy="error"``, or processing
-            fails.
+            shape or rate, no lead with a finite sample), has NaN samples under
+            ``nan_policy="error"``, or processing fails.
         ConfigError: When ``profile`` cannot be resolved.
 
     Examples:
@@ -586,6 +586,12 @@ def _apply(ecg: ECG, spec: ECGProfile, rng: np.random.Generator | int | None) ->
     if empty.any():
         notes["all_nan_leads"] = [spec.leads[i] for i in np.flatnonzero(empty)]
         present &= ~empty
+    if not present.any():  # nothing to analyse: an item failure, never a silent all-zero input
+        raise ECGReadError(
+            f"no lead of the profile {spec.name!r} has a finite sample (every lead is absent "
+            "or all NaN)",
+            path=where,
+        )
 
     # 2. NaN / inf repair
     notes["nan_filled"] = {}

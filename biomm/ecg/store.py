@@ -12,8 +12,9 @@ Layout of a store folder::
 
 Conversion is resumable (a killed run continues where it stopped: rows are marked done only
 after their samples were flushed), parallel (worker processes write disjoint rows of the same
-memory map) and never stops on a bad record. Training then reads thousands of ECGs per second
-straight from the page cache.
+memory map, or Dask workers read and profile chunks of records and send the rows back to this
+process, which writes them: :mod:`biomm.ecg.distributed`) and never stops on a bad record.
+Training then reads thousands of ECGs per second straight from the page cache.
 
 Examples:
     >>> import tempfile, numpy as np
@@ -45,7 +46,8 @@ from tqdm.auto import tqdm
 
 from biomm._version import __version__
 from biomm.errors import BiommError, InputError
-from biomm.utils.atomic import atomic_write_table, atomic_write_text
+from biomm.utils.atomic import atomic_write_table, atomic_write_text, remove_stale_temporaries
+from biomm.utils.lock import output_lock
 
 FORMAT = "biomm-ecg-store"
 VERSION = 1
@@ -121,6 +123,8 @@ def convert_ecgs(
     retry_failed: bool = False,
     chunk_size: int = 64,
     progress: bool = True,
+    scheduler: str = "none",
+    dask_workers: int = 2,
 ) -> ConvertSummary:
     """Read, profile and store ECG records in a memory-mappable store.
 
@@ -136,9 +140,16 @@ def convert_ecgs(
         retry_failed: On resume, try failed records again.
         chunk_size: Records per work unit (and per durable checkpoint).
         progress: Show a progress bar.
+        scheduler: ``none`` (``workers`` processes here), ``local`` (a Dask ``LocalCluster``
+            of ``dask_workers`` processes) or a Dask scheduler address (``tcp://host:8786``):
+            one task per chunk of records; the workers read and profile, this process writes
+            the rows (the same bytes as without Dask). Workers must see the ECG files, not
+            the store.
+        dask_workers: Worker processes of ``scheduler="local"``.
 
     Raises:
         InputError: When ``out`` holds a different store and ``resume`` is set.
+        MissingDependencyError: When a scheduler is given without the ``distributed`` extra.
     """
     from biomm.ecg.profiles import get_profile
 
@@ -152,8 +163,45 @@ def convert_ecgs(
             "set duration_s"
         )
     sources = _sources(records)
+    if scheduler != "none":
+        from biomm.utils.dask import require_distributed
+
+        require_distributed()  # before anything is written
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out):  # one run per store; a killed run's lock dies with it
+        return _convert(
+            sources,
+            out,
+            prof,
+            workers,
+            dtype,
+            read_kwargs,
+            resume,
+            retry_failed,
+            chunk_size,
+            progress,
+            started,
+            scheduler,
+            dask_workers,
+        )
+
+
+def _convert(
+    sources: list[ECGSource],
+    out: Path,
+    prof: Any,
+    workers: int,
+    dtype: str,
+    read_kwargs: Mapping[str, Any] | None,
+    resume: bool,
+    retry_failed: bool,
+    chunk_size: int,
+    progress: bool,
+    started: float,
+    scheduler: str = "none",
+    dask_workers: int = 2,
+) -> ConvertSummary:
+    remove_stale_temporaries(out)  # index/store files a killed run left half-written
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -187,16 +235,32 @@ def convert_ecgs(
     with open(out / "log.jsonl", "a", encoding="utf-8") as log:
 
         def record(results: list[dict[str, Any]]) -> None:
+            # The worker flushed the rows' samples; then the log gets their outcomes (notes,
+            # errors), and only then does status count them done: a kill in between leaves
+            # them pending (redone, the later log line wins), never done without an outcome.
+            log.writelines(json.dumps(item) + "\n" for item in results)
+            log.flush()
+            os.fsync(log.fileno())
             for item in results:
                 status[item["index"]] = DONE if item["ok"] else FAILED
                 outcomes[item["index"]] = item
-            status.flush()  # rows are durable before they count as done
-            log.writelines(json.dumps(item) + "\n" for item in results)
-            log.flush()
+            status.flush()
             bar.update(len(results))
 
         payloads = [[(k, str(sources[k].path)) for k in chunk] for chunk in chunks]
-        if workers <= 1:
+        if scheduler != "none" and payloads:
+            # Dask workers read and profile; this process writes and flushes the rows, then
+            # records them as above: the crash-safe order stays in one process.
+            from biomm.ecg.distributed import convert_chunks
+            from biomm.utils.dask import dask_client
+
+            signals = np.load(out / "signals.npy", mmap_mode="r+")
+            present = np.load(out / "present.npy", mmap_mode="r+")
+            with dask_client(scheduler, dask_workers) as client:
+                for results in convert_chunks(client, payloads, job):
+                    record(_write_rows(signals, present, results))
+            del signals, present
+        elif workers <= 1:
             for payload in payloads:
                 record(_convert_chunk(str(out), payload, job))
         else:
@@ -244,7 +308,10 @@ def _prepare(out: Path, meta: dict[str, Any], index: pd.DataFrame, *, resume: bo
                 path=out,
             )
         return np.load(out / "status.npy", mmap_mode="r+")
-    for name in ("signals.npy", "present.npy", "status.npy", "log.jsonl", "failures.csv"):
+    # store.json goes first: a run killed while the arrays are recreated leaves no store
+    for name in ("store.json", "signals.npy", "present.npy", "status.npy", "log.jsonl"):
+        (out / name).unlink(missing_ok=True)
+    for name in ("index.csv", "failures.csv"):
         (out / name).unlink(missing_ok=True)
     np.lib.format.open_memmap(out / "signals.npy", "w+", meta["dtype"], shape).flush()
     np.lib.format.open_memmap(out / "present.npy", "w+", bool, shape[:2]).flush()
@@ -259,29 +326,71 @@ def _convert_chunk(
     out: str, payload: Sequence[tuple[int, str]], job: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """Convert records into their rows of the store (runs in a worker process)."""
+    results = read_chunk(payload, job)
+    signals = np.load(Path(out) / "signals.npy", mmap_mode="r+")
+    present = np.load(Path(out) / "present.npy", mmap_mode="r+")
+    _write_rows(signals, present, results)
+    del signals, present
+    return results
+
+
+def read_chunk(payload: Sequence[tuple[int, str]], job: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Read and profile a chunk of records; one outcome per record, never raising for one.
+
+    Args:
+        payload: ``(row, path)`` pairs.
+        job: ``dtype``, ``profile`` (as data) and ``read_kwargs`` of the conversion.
+
+    Returns:
+        ``{"index", "ok", "notes"}`` plus the row's ``signal`` (in ``dtype``) and ``present``
+        arrays for a record that converted; ``{"index", "ok": False, "error"}`` (naming the
+        file) for one that did not.
+
+    Examples:
+        >>> read_chunk([(0, "/no/such/record.hea")], {"dtype": "float32",
+        ...     "profile": "merl", "read_kwargs": {}})[0]["ok"]
+        False
+    """
     from biomm.ecg.profiles import apply_profile, get_profile
     from biomm.io.ecg import read_ecg
 
     profile = get_profile(job["profile"])
-    signals = np.load(Path(out) / "signals.npy", mmap_mode="r+")
-    present = np.load(Path(out) / "present.npy", mmap_mode="r+")
-    results = []
+    results: list[dict[str, Any]] = []
     for k, path in payload:
         try:
             ecg = read_ecg(path, **job["read_kwargs"])
             processed = apply_profile(ecg, profile)
-            signals[k] = processed.signal.astype(job["dtype"])
-            present[k] = processed.present
-            results.append({"index": k, "ok": True, "notes": _jsonable(processed.notes)})
+            results.append(
+                {
+                    "index": k,
+                    "ok": True,
+                    "notes": _jsonable(processed.notes),
+                    "signal": processed.signal.astype(job["dtype"]),
+                    "present": np.asarray(processed.present, dtype=bool),
+                }
+            )
         except BiommError as exc:
             results.append({"index": k, "ok": False, "error": str(exc)})
         except Exception as exc:  # one bad record never stops a cohort run
             results.append(
                 {"index": k, "ok": False, "error": f"{path}: {type(exc).__name__}: {exc}"}
             )
+    return results
+
+
+def _write_rows(
+    signals: np.ndarray, present: np.ndarray, results: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Write the converted rows into the memory maps and flush them; drop their arrays.
+
+    Only after this returns may the outcomes be logged and the rows marked done.
+    """
+    for item in results:
+        if item["ok"]:
+            signals[item["index"]] = item.pop("signal")
+            present[item["index"]] = item.pop("present")
     signals.flush()
     present.flush()
-    del signals, present
     return results
 
 
@@ -298,6 +407,7 @@ def _jsonable(value: Any) -> Any:
 def _read_log(out: Path) -> dict[int, dict[str, Any]]:
     outcomes: dict[int, dict[str, Any]] = {}
     log = out / "log.jsonl"
+    _cut_torn_line(log)
     if log.is_file():
         for line in log.read_text(encoding="utf-8").splitlines():
             try:
@@ -306,6 +416,16 @@ def _read_log(out: Path) -> dict[int, dict[str, Any]]:
                 continue
             outcomes[int(item["index"])] = item
     return outcomes
+
+
+def _cut_torn_line(log: Path) -> None:
+    """Drop a last line a killed writer left unfinished, so appends start on a fresh line."""
+    if not log.is_file():
+        return
+    data = log.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(log, "r+b") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
 
 
 def _finish(

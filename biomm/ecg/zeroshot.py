@@ -62,16 +62,55 @@ def zeroshot_cohort(
     Returns:
         The metrics dict that is also written to ``metrics.json``.
     """
-    from biomm.ecg.inference import embed_cohort, label_matrix
     from biomm.ecg.merl import load_checkpoint
-    from biomm.zeroshot.classifier import ZeroShotClassifier
-    from biomm.zeroshot.metrics import classification_metrics
+    from biomm.utils.lock import output_lock
     from biomm.zeroshot.prompts import get_prompt_set
 
     out = Path(out)
     prompts = get_prompt_set(prompt_set)  # invalid prompts or checkpoints: nothing is written
     model, config = load_checkpoint(checkpoint)
-    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out):  # one run per folder; a killed run's lock dies with it
+        (out / "metrics.json").unlink(missing_ok=True)  # written last: marks a finished run
+        return _zeroshot(
+            model,
+            config,
+            cohort,
+            prompts,
+            out,
+            split,
+            modes,
+            expander,
+            temperature,
+            store,
+            batch_size,
+            device,
+            workers,
+            progress,
+            checkpoint,
+        )
+
+
+def _zeroshot(
+    model: Any,
+    config: dict[str, Any],
+    cohort: Any,
+    prompts: Any,
+    out: Path,
+    split: str | None,
+    modes: Sequence[str],
+    expander: Any,
+    temperature: float,
+    store: str | PathLike[str] | None,
+    batch_size: int,
+    device: str,
+    workers: int,
+    progress: bool,
+    checkpoint: str | PathLike[str],
+) -> dict[str, Any]:
+    from biomm.ecg.inference import embed_cohort, label_matrix
+    from biomm.zeroshot.classifier import ZeroShotClassifier
+    from biomm.zeroshot.metrics import classification_metrics
+
     result = embed_cohort(
         model,
         config,

@@ -308,12 +308,45 @@ def embed_cohort_items(
     Raises:
         ConfigError: When the cohort lacks the modality or ``out`` holds other settings.
     """
-    from tqdm.auto import tqdm
+    from biomm.utils.lock import output_lock
 
     out = Path(out)
     items, _ = cohort_items(cohort, modality, split=split)
     description = embedder.describe()
     fingerprint = _fingerprint(modality, description)
+    with output_lock(out):  # one run per folder; a killed run's lock dies with it
+        return _embed_items(
+            out,
+            modality,
+            embedder,
+            items,
+            description,
+            fingerprint,
+            batch_size,
+            workers,
+            retry_failed,
+            overwrite,
+            progress,
+            log,
+        )
+
+
+def _embed_items(
+    out: Path,
+    modality: str,
+    embedder: ItemEmbedder,
+    items: list[CohortItem],
+    description: dict[str, Any],
+    fingerprint: str,
+    batch_size: int,
+    workers: int,
+    retry_failed: bool,
+    overwrite: bool,
+    progress: bool,
+    log: Callable[[str], None] | None,
+) -> EmbedResult:
+    from tqdm.auto import tqdm
+
     _prepare_out(out, modality, fingerprint, overwrite)
     atomic_write_text(
         out / RUN_FILE,
@@ -354,7 +387,10 @@ def embed_cohort_items(
     def record(item: CohortItem, exc: BaseException) -> None:
         reason = exc.reason if isinstance(exc, BiommError) else f"{type(exc).__name__}: {exc}"
         if item.source == "inline":  # never copy report text into tables or logs
-            reason = reason.replace(item.ref, "<report text>")
+            if isinstance(exc, BiommError):  # biomm's messages never quote the text itself
+                reason = reason.replace(item.ref, "<report text>")
+            else:  # a library's message might quote any part of it: keep only its type
+                reason = f"{type(exc).__name__} on the inline report text (message withheld)"
         failure_rows.append(
             {
                 "record_id": item.record_id,

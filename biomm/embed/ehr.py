@@ -41,6 +41,7 @@ from typing import Any
 from biomm._version import __version__
 from biomm.embed.cohort import cohort_splits, write_embedding_table
 from biomm.errors import ConfigError, InputError
+from biomm.utils.lock import locks_output
 
 CHECKPOINT_KIND = "biomm-tabular-encoder"
 
@@ -51,6 +52,7 @@ def _fingerprint(settings: Mapping[str, Any], cohort_frame: Any) -> str:
     return digest.hexdigest()
 
 
+@locks_output("out")  # one run per folder; a killed run's lock dies with it
 def embed_cohort_ehr(
     cohort: Any,
     out: str | PathLike[str],
@@ -94,6 +96,7 @@ def embed_cohort_ehr(
     """
     from biomm.ehr.embedding import embed_ehr, encoder_spec
     from biomm.utils.atomic import atomic_path, atomic_write_text
+    from biomm.utils.checkpoint import checkpoint_sha256
 
     del device  # tabular models are small; CPU always
     out = Path(out)
@@ -138,6 +141,7 @@ def embed_cohort_ehr(
                 "another --out, or --overwrite",
                 path=out,
             )
+        run_file.unlink()  # written last: until then the folder is not a finished output
     result = embed_ehr(
         frame.reset_index(),
         id_column="patient_id",
@@ -151,19 +155,21 @@ def embed_cohort_ehr(
         preprocessor_kwargs=preprocessor,
     )
     out.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "modality": "ehr",
-        "embedder": result.encoder.describe(),
-        "biomm_version": __version__,
-    }
-    write_embedding_table(out / "embeddings.h5", result.ids, result.ids, result.embeddings, meta)
     result.preprocessor.save(out / "preprocessor.json")
     save_tabular_encoder(
         result.encoder,
         out / "encoder",
         encoder_spec(result.preprocessor, **dict(encoder_kwargs or {})),
     )
+    weights_sha256 = checkpoint_sha256(out / "encoder")
+    meta = {
+        "modality": "ehr",
+        "embedder": {**result.encoder.describe(), "weights_sha256": weights_sha256},
+        "biomm_version": __version__,
+    }
+    write_embedding_table(out / "embeddings.h5", result.ids, result.ids, result.embeddings, meta)
     summary = {
+        "encoder_weights_sha256": weights_sha256,
         "n_patients": len(result.ids),
         "n_train": len(train_ids),
         "n_columns": len(result.preprocessor.cardinalities),
@@ -195,49 +201,51 @@ def save_tabular_encoder(encoder: Any, folder: str | PathLike[str], spec: dict[s
         >>> load_tabular_encoder(folder).embed_dim
         4
     """
-    from safetensors.torch import save_file
+    from biomm.utils.checkpoint import save_checkpoint_folder
 
-    from biomm.utils.atomic import atomic_path, atomic_write_text
-    from biomm.utils.checkpoint import CONFIG_FILE, WEIGHTS_FILE
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-    with atomic_path(folder / WEIGHTS_FILE) as tmp:
-        save_file(state, str(tmp))
     config = {
         "kind": CHECKPOINT_KIND,
         "biomm_version": __version__,
         "encoder": spec,
         "provenance": encoder.describe(),
     }
-    atomic_write_text(folder / CONFIG_FILE, json.dumps(config, indent=2, default=str))
-    return folder
+    return save_checkpoint_folder(folder, encoder.state_dict(), config)
 
 
 def load_tabular_encoder(folder: str | PathLike[str]) -> Any:
     """Rebuild an encoder saved by :func:`save_tabular_encoder` (eval mode).
 
     Raises:
-        InputError: When the folder is not a tabular encoder checkpoint or weights do not fit.
+        CheckpointError: When the folder is not a tabular encoder checkpoint, the weights are
+            damaged, changed since saving (hash mismatch), non-finite, or do not fit.
 
     Examples:
         >>> load_tabular_encoder.__name__
         'load_tabular_encoder'
     """
-    from safetensors.torch import load_file
-
     from biomm.encoders import build_encoder
-    from biomm.utils.checkpoint import WEIGHTS_FILE, read_checkpoint_config
+    from biomm.errors import CheckpointError
+    from biomm.utils.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_checkpoint_folder
 
     folder = Path(folder)
-    config = read_checkpoint_config(folder, CHECKPOINT_KIND)
-    spec = dict(config["encoder"])
-    encoder = build_encoder(spec.pop("name"), **spec)
+    config, state = load_checkpoint_folder(folder, CHECKPOINT_KIND)
     try:
-        encoder.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+        spec = dict(config["encoder"])
+        encoder = build_encoder(spec.pop("name"), **spec)
+    except CheckpointError:
+        raise
+    except (InputError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"the encoder spec cannot be built ({type(exc).__name__}: {exc})",
+            path=folder / CONFIG_FILE,
+        ) from None
+    try:
+        encoder.load_state_dict(state)
     except RuntimeError as exc:
-        raise InputError(f"weights do not fit the encoder: {str(exc)[:300]}", path=folder) from None
+        raise CheckpointError(
+            f"weights do not fit the encoder: {str(exc)[:300]}", path=folder / WEIGHTS_FILE
+        ) from None
+    encoder.weights, encoder.weights_sha256 = str(folder), config["weights_sha256"]
     return encoder.eval()
 
 

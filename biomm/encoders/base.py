@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from biomm.errors import InputError
+from biomm.errors import CheckpointError, InputError
+from biomm.utils.checkpoint import read_weights_file, refuse_pickle, sha256_file
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Encoder(nn.Module):
 
     Subclasses set ``name``, ``modality``, ``embed_dim`` and, for images, ``input``, and
     implement ``forward(x) -> [B, D]``. ``weights`` and ``weights_sha256`` record provenance.
+    Encoders that load weights take ``trust_pickle`` (default False: only safetensors).
     """
 
     name: str = "encoder"
@@ -93,54 +95,42 @@ class Encoder(nn.Module):
         return (x - mean) / std
 
 
-def sha256_file(path: str | PathLike[str]) -> str:
-    """SHA-256 of a file, read in chunks.
+def load_state_dict(
+    path: str | PathLike[str], *, trust_pickle: bool = False
+) -> dict[str, torch.Tensor]:
+    """Load weights from ``.safetensors``; a pickle-based file only with ``trust_pickle``.
+
+    The format is judged by the file's bytes (see :func:`biomm.utils.checkpoint.weights_format`),
+    so a renamed pickle is still refused. Trusted PyTorch files are read with
+    ``torch.load(weights_only=True)``, which only accepts tensors and plain containers.
+    Weights holding NaN/inf are refused.
+
+    Args:
+        path: The weights file.
+        trust_pickle: Allow a pickle-based file (``.pt``/``.pth``/``.bin``/``.ckpt``).
+
+    Raises:
+        UntrustedFileError: For a pickle-based file without ``trust_pickle``.
+        CheckpointError: Naming the file and the reason (missing, damaged, not a state dict).
 
     Examples:
         >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "w"
-        >>> _ = p.write_bytes(b"abc")
-        >>> sha256_file(p)[:12]
-        'ba7816bf8f01'
+        >>> from safetensors.torch import save_file
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "w.safetensors"
+        >>> save_file({"w": torch.zeros(2)}, str(p))
+        >>> load_state_dict(p)["w"].shape
+        torch.Size([2])
     """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def load_state_dict(path: str | PathLike[str]) -> dict[str, torch.Tensor]:
-    """Load weights from ``.safetensors`` or a PyTorch file, never running pickled code.
-
-    PyTorch files are read with ``torch.load(weights_only=True)``, which only accepts tensors
-    and plain containers.
-
-    Raises:
-        InputError: Naming the file and the reason.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("weights file not found", path=path)
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt or unsafe files raise many types
-        raise InputError(f"cannot load weights ({type(exc).__name__}: {exc})", path=path) from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise InputError(
-            f"weights file holds a {type(state).__name__}, not a state dict", path=path
-        )
-    return state
+    return read_weights_file(path, trust_pickle=trust_pickle)
 
 
 def load_weights_into(
-    module: nn.Module, path: str | PathLike[str], *, name: str, ignore_prefix: str
+    module: nn.Module,
+    path: str | PathLike[str],
+    *,
+    name: str,
+    ignore_prefix: str,
+    trust_pickle: bool = False,
 ) -> str:
     """Load a state dict file into ``module``; every parameter must be found.
 
@@ -148,29 +138,126 @@ def load_weights_into(
     (the classifier) are skipped. Returns the file's SHA-256.
 
     Raises:
-        InputError: Naming the file when keys are missing or unexpected, or shapes differ.
+        UntrustedFileError: For a pickle-based file without ``trust_pickle``.
+        CheckpointError: Naming the file when keys are missing or unexpected, or shapes differ.
 
     Examples:
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "w.pt"
         >>> torch.save({"weight": torch.ones(1, 1), "bias": torch.zeros(1)}, p)
-        >>> len(load_weights_into(nn.Linear(1, 1), p, name="linear", ignore_prefix="fc."))
+        >>> len(load_weights_into(nn.Linear(1, 1), p, name="linear", ignore_prefix="fc.",
+        ...                       trust_pickle=True))
         64
     """
     path = Path(path)
-    state = {k.removeprefix("module."): v for k, v in load_state_dict(path).items()}
+    state = {
+        k.removeprefix("module."): v
+        for k, v in load_state_dict(path, trust_pickle=trust_pickle).items()
+    }
     state = {k: v for k, v in state.items() if not k.startswith(ignore_prefix)}
     try:
         missing, unexpected = module.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches
-        raise InputError(f"weights do not fit {name}: {str(exc)[:300]}", path=path) from None
+        raise CheckpointError(f"weights do not fit {name}: {str(exc)[:300]}", path=path) from None
     missing = [k for k in missing if not k.startswith(ignore_prefix)]
     if missing or unexpected:
-        raise InputError(
+        raise CheckpointError(
             f"weights do not fit {name}: missing {missing[:3]}, unexpected {unexpected[:3]}",
             path=path,
         )
     return sha256_file(path)
+
+
+#: Weight files of a Hugging Face model folder that are pickles.
+HF_PICKLE_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+
+
+def check_hf_source(source: str | PathLike[str], *, trust_pickle: bool = False) -> dict[str, Any]:
+    """``from_pretrained`` arguments for a Hugging Face model, refusing pickle-only folders.
+
+    A local folder must hold ``*.safetensors`` weights unless ``trust_pickle``; a hub id is
+    loaded with ``use_safetensors=True`` (transformers then refuses a ``.bin``-only repo, and
+    :func:`hf_load_error` turns that into an :class:`UntrustedFileError`).
+
+    Raises:
+        UntrustedFileError: Naming the pickle file of a local folder without safetensors.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "pytorch_model.bin").write_bytes(b"a pickle")
+        >>> check_hf_source(folder)
+        Traceback (most recent call last):
+        ...
+        biomm.errors.UntrustedFileError: ...pytorch_model.bin: pickle-based Hugging Face ...
+        >>> check_hf_source(folder, trust_pickle=True)
+        {}
+    """
+    if trust_pickle:
+        return {}
+    folder = Path(source)
+    if folder.is_dir() and not any(folder.glob("*.safetensors")):
+        pickles = sorted(p for pattern in HF_PICKLE_PATTERNS for p in folder.glob(pattern))
+        if pickles:
+            raise refuse_pickle(pickles[0], "Hugging Face weights (no .safetensors in the folder)")
+    return {"use_safetensors": True}
+
+
+def hf_load_error(exc: Exception, source: str, what: str, *, trust_pickle: bool) -> Exception:
+    """The biomm error for a failed ``from_pretrained`` (to be raised).
+
+    Examples:
+        >>> err = hf_load_error(OSError("x does not appear to have a file named "
+        ...                             "model.safetensors"), "x", "the text model",
+        ...                     trust_pickle=False)
+        >>> type(err).__name__
+        'UntrustedFileError'
+    """
+    text = str(exc)
+    missing = "does not appear to have" in text or "no file named" in text
+    if not trust_pickle and "safetensors" in text and missing:
+        return refuse_pickle(source, "Hugging Face weights (the model has no .safetensors)")
+    return CheckpointError(f"cannot load {what}: {str(exc)[:500]}", path=source)
+
+
+def hf_weights_sha256(source: str | PathLike[str]) -> str | None:
+    """SHA-256 of a Hugging Face model's weights (local folder, or a hub id in the cache).
+
+    One weights file: its SHA-256. Several (shards): the SHA-256 of the ``name sha256`` lines
+    of all of them, sorted. None when no local file is found.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> hf_weights_sha256(folder) is None
+        True
+        >>> _ = (folder / "model.safetensors").write_bytes(b"abc")
+        >>> hf_weights_sha256(folder)[:12]
+        'ba7816bf8f01'
+    """
+    folder = Path(source)
+    files: list[Path] = []
+    if folder.is_dir():
+        files = sorted(folder.glob("*.safetensors")) or sorted(
+            p for pattern in HF_PICKLE_PATTERNS for p in folder.glob(pattern)
+        )
+    else:
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            for name in ("model.safetensors", "pytorch_model.bin"):
+                cached = try_to_load_from_cache(str(source), name)
+                if isinstance(cached, str):
+                    files = [Path(cached)]
+                    break
+        except Exception:  # no cache, odd repo ids: provenance is then unknown
+            files = []
+    if not files:
+        return None
+    if len(files) == 1:
+        return sha256_file(files[0])
+    lines = "".join(f"{p.name} {sha256_file(p)}\n" for p in files)
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def to_uint8_tiles(tiles: np.ndarray | torch.Tensor) -> torch.Tensor:

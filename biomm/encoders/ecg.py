@@ -115,7 +115,9 @@ class ResNet1dEncoder(Encoder):
         depth: 18, 34 or 50.
         in_leads: Number of input leads (12, or fewer for a lead-subset model).
         width: Channels of the first stage (64 as in ResNet; smaller for quick CPU runs).
-        weights: Optional local weight file (safetensors or PyTorch) in this layout.
+        weights: Optional local weight file (safetensors; a PyTorch pickle only with
+            ``trust_pickle``) in this layout.
+        trust_pickle: Allow a pickle-based ``weights`` file (it can run code when loaded).
 
     Examples:
         >>> enc = ResNet1dEncoder(depth=34, in_leads=1, width=16)
@@ -131,6 +133,7 @@ class ResNet1dEncoder(Encoder):
         in_leads: int = 12,
         width: int = 64,
         weights: str | PathLike[str] | None = None,
+        trust_pickle: bool = False,
     ) -> None:
         super().__init__()
         if depth not in _RESNET_LAYERS:
@@ -160,7 +163,7 @@ class ResNet1dEncoder(Encoder):
         self.weights = "random-init"
         if weights is not None:
             self.weights_sha256 = load_weights_into(
-                self, weights, name=self.name, ignore_prefix="fc."
+                self, weights, name=self.name, ignore_prefix="fc.", trust_pickle=trust_pickle
             )
             self.weights = str(weights)
 
@@ -208,7 +211,8 @@ class ViT1dEncoder(Encoder):
         patch: Samples per patch (50 = 100 ms at 500 Hz).
         depth, dim, heads: Override the size's defaults (e.g. a 2-layer model for tests).
         dropout: Dropout inside the transformer.
-        weights: Optional local weight file.
+        weights: Optional local weight file (safetensors; pickle only with ``trust_pickle``).
+        trust_pickle: Allow a pickle-based ``weights`` file (it can run code when loaded).
 
     Examples:
         >>> enc = ViT1dEncoder("tiny", in_leads=12, patch=25, depth=2, dim=32, heads=2)
@@ -228,6 +232,7 @@ class ViT1dEncoder(Encoder):
         heads: int | None = None,
         dropout: float = 0.1,
         weights: str | PathLike[str] | None = None,
+        trust_pickle: bool = False,
     ) -> None:
         super().__init__()
         if size not in _VIT_SIZES:
@@ -253,7 +258,7 @@ class ViT1dEncoder(Encoder):
         self.weights = "random-init"
         if weights is not None:
             self.weights_sha256 = load_weights_into(
-                self, weights, name=self.name, ignore_prefix="head."
+                self, weights, name=self.name, ignore_prefix="head.", trust_pickle=trust_pickle
             )
             self.weights = str(weights)
 

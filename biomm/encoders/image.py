@@ -16,9 +16,16 @@ from pathlib import Path
 
 import torch
 
-from biomm.encoders.base import Encoder, ImageInput, load_weights_into, sha256_file
+from biomm.encoders.base import (
+    Encoder,
+    ImageInput,
+    check_hf_source,
+    hf_load_error,
+    hf_weights_sha256,
+    load_weights_into,
+)
 from biomm.encoders.efficientnet_lite import EfficientNetLite0
-from biomm.errors import InputError, MissingDependencyError
+from biomm.errors import MissingDependencyError
 from biomm.registries import ENCODERS
 
 #: Lite models were trained on (x - 127) / 128 inputs.
@@ -52,8 +59,11 @@ class EfficientNetLite0Encoder(Encoder):
 
     Args:
         weights: ``"imagenet"`` (the packaged ImageNet weights, offline), a path to a
-            ``.safetensors``/``.pth`` state dict with ``efficientnet_pytorch`` key names, or
-            None for random initialisation (tests).
+            ``.safetensors`` state dict with ``efficientnet_pytorch`` key names (a ``.pth``
+            only with ``trust_pickle``), or None for random initialisation (tests).
+        trust_pickle: Allow a pickle-based ``weights`` file (it can run code when loaded).
+            The packaged ImageNet ``.pth`` is trusted as part of its installed package (whose
+            code already ran on import); its SHA-256 is recorded like any other.
 
     Examples:
         >>> enc = EfficientNetLite0Encoder(weights=None)
@@ -66,16 +76,23 @@ class EfficientNetLite0Encoder(Encoder):
     embed_dim = 1280
     input = LITE_INPUT
 
-    def __init__(self, weights: str | PathLike[str] | None = "imagenet") -> None:
+    def __init__(
+        self, weights: str | PathLike[str] | None = "imagenet", trust_pickle: bool = False
+    ) -> None:
         super().__init__()
         self.net = EfficientNetLite0()
         if weights is None:
             self.weights, self.weights_sha256 = "random-init", None
         else:
-            path = packaged_lite0_weights() if str(weights) == "imagenet" else Path(weights)
+            packaged = str(weights) == "imagenet"
+            path = packaged_lite0_weights() if packaged else Path(weights)
             self.weights = str(weights)
             self.weights_sha256 = load_weights_into(
-                self.net, path, name="efficientnet_lite0", ignore_prefix="_fc."
+                self.net,
+                path,
+                name="efficientnet_lite0",
+                ignore_prefix="_fc.",
+                trust_pickle=trust_pickle or packaged,
             )
         self.eval()
 
@@ -93,8 +110,10 @@ class HFImageEncoder(Encoder):
 
     Args:
         model: A hub id (needs a network on first use) or a local folder with
-            ``config.json`` and weights.
+            ``config.json`` and ``*.safetensors`` weights.
         size: Input size override.
+        trust_pickle: Allow ``pytorch_model.bin`` (pickle) weights when the model has no
+            safetensors (it can run code when loaded).
 
     Examples:
         >>> import tempfile
@@ -110,18 +129,23 @@ class HFImageEncoder(Encoder):
     name = "hf_image"
     modality = "image"
 
-    def __init__(self, model: str | PathLike[str], size: int | None = None) -> None:
+    def __init__(
+        self, model: str | PathLike[str], size: int | None = None, trust_pickle: bool = False
+    ) -> None:
         super().__init__()
         try:
             from transformers import AutoConfig, AutoModel
         except ImportError as exc:  # pragma: no cover - transformers is a core dependency
             raise MissingDependencyError("transformers is required for hf_image") from exc
         source = str(model)
+        load_kwargs = check_hf_source(source, trust_pickle=trust_pickle)
         try:
             config = AutoConfig.from_pretrained(source)
-            self.net = AutoModel.from_pretrained(source)
+            self.net = AutoModel.from_pretrained(source, **load_kwargs)
         except (OSError, ValueError) as exc:
-            raise InputError(f"cannot load Hugging Face model: {exc}", path=source) from None
+            raise hf_load_error(
+                exc, source, "the Hugging Face model", trust_pickle=trust_pickle
+            ) from None
         self.name = f"hf_image:{Path(source).name if Path(source).exists() else source}"
         self.embed_dim = int(getattr(config, "hidden_size", 0) or config.projection_dim)
         mean, std = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
@@ -135,15 +159,7 @@ class HFImageEncoder(Encoder):
         image_size = size or int(getattr(config, "image_size", 224))
         self.input = ImageInput(size=image_size, mean=mean, std=std)  # type: ignore[arg-type]
         self.weights = source
-        weights_file = next(
-            (
-                p
-                for p in (Path(source) / "model.safetensors", Path(source) / "pytorch_model.bin")
-                if p.is_file()
-            ),
-            None,
-        )
-        self.weights_sha256 = sha256_file(weights_file) if weights_file else None
+        self.weights_sha256 = hf_weights_sha256(source)
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -113,8 +113,9 @@ class ResNetEncoder(Encoder):
 
     Args:
         depth: 18 or 50.
-        weights: Local ``.safetensors``/``.pth`` state dict (``fc.*`` keys are ignored), or
-            None for random initialisation.
+        weights: Local ``.safetensors`` state dict (``fc.*`` keys are ignored; a ``.pth``
+            only with ``trust_pickle``), or None for random initialisation.
+        trust_pickle: Allow a pickle-based ``weights`` file (it can run code when loaded).
 
     Examples:
         >>> ResNetEncoder(depth=50, weights=None).embed_dim
@@ -124,7 +125,12 @@ class ResNetEncoder(Encoder):
     modality = "image"
     input = IMAGENET_INPUT
 
-    def __init__(self, depth: int = 50, weights: str | PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        depth: int = 50,
+        weights: str | PathLike[str] | None = None,
+        trust_pickle: bool = False,
+    ) -> None:
         super().__init__()
         self.net = ResNetTrunk(depth)
         self.name = f"resnet{depth}"
@@ -134,7 +140,11 @@ class ResNetEncoder(Encoder):
         else:
             self.weights = str(weights)
             self.weights_sha256 = load_weights_into(
-                self.net, weights, name=f"resnet{depth}", ignore_prefix="fc."
+                self.net,
+                weights,
+                name=f"resnet{depth}",
+                ignore_prefix="fc.",
+                trust_pickle=trust_pickle,
             )
         self.eval()
 
@@ -144,22 +154,26 @@ class ResNetEncoder(Encoder):
 
 
 @ENCODERS.register("resnet18")
-def resnet18(weights: str | PathLike[str] | None = None) -> ResNetEncoder:
+def resnet18(
+    weights: str | PathLike[str] | None = None, trust_pickle: bool = False
+) -> ResNetEncoder:
     """ResNet-18 (512-d) from a local torchvision-layout weight file.
 
     Examples:
         >>> resnet18().embed_dim
         512
     """
-    return ResNetEncoder(18, weights)
+    return ResNetEncoder(18, weights, trust_pickle)
 
 
 @ENCODERS.register("resnet50")
-def resnet50(weights: str | PathLike[str] | None = None) -> ResNetEncoder:
+def resnet50(
+    weights: str | PathLike[str] | None = None, trust_pickle: bool = False
+) -> ResNetEncoder:
     """ResNet-50 (2048-d) from a local torchvision-layout weight file.
 
     Examples:
         >>> resnet50().embed_dim
         2048
     """
-    return ResNetEncoder(50, weights)
+    return ResNetEncoder(50, weights, trust_pickle)

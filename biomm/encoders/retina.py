@@ -1,8 +1,9 @@
 """MONAI 2-D backbones as image encoders: ``monai_densenet121`` and ``monai_resnet``.
 
 Both return the pooled feature vector before the classifier and never download anything:
-``weights`` is None (random initialisation) or a local ``.safetensors``/``.pt`` state dict
-(read without unpickling code). Inputs are normalised with ImageNet statistics.
+``weights`` is None (random initialisation) or a local ``.safetensors`` state dict (a ``.pt``
+pickle only with ``trust_pickle=True``, then read with ``torch.load(weights_only=True)``).
+Inputs are normalised with ImageNet statistics.
 
 - ``monai_densenet121`` (1024-d) accepts MONAI key names and torchvision's DenseNet-121
   layout (``denselayerN.norm1`` or the older ``denselayerN.norm.1``), which is remapped.
@@ -33,7 +34,7 @@ import torch
 from torch import nn
 
 from biomm.encoders.base import Encoder, ImageInput, load_state_dict, sha256_file
-from biomm.errors import InputError
+from biomm.errors import CheckpointError, InputError
 from biomm.registries import ENCODERS
 
 
@@ -54,17 +55,27 @@ def load_monai_weights(
     name: str,
     classifier: tuple[str, ...],
     rename: Any = None,
+    trust_pickle: bool = False,
 ) -> str:
     """Load a local state dict into ``module``; every parameter must fit. Returns the SHA-256.
 
     ``module.`` prefixes are removed, classifier keys dropped and ``rename(key)`` applied.
 
     Raises:
-        InputError: Naming the file when keys are missing or unexpected, or shapes differ.
+        UntrustedFileError: For a pickle-based file without ``trust_pickle``.
+        CheckpointError: Naming the file when keys are missing or unexpected, or shapes differ.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> from safetensors.torch import save_file
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "w.safetensors"
+        >>> save_file({"module.weight": torch.ones(1, 1), "bias": torch.zeros(1)}, str(p))
+        >>> len(load_monai_weights(nn.Linear(1, 1), p, name="linear", classifier=("fc.",)))
+        64
     """
     path = Path(path)
     state = {}
-    for key, value in load_state_dict(path).items():
+    for key, value in load_state_dict(path, trust_pickle=trust_pickle).items():
         key = key.removeprefix("module.")
         key = rename(key) if rename else key
         if not key.startswith(classifier):
@@ -72,10 +83,10 @@ def load_monai_weights(
     try:
         missing, unexpected = module.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches
-        raise InputError(f"weights do not fit {name}: {str(exc)[:300]}", path=path) from None
+        raise CheckpointError(f"weights do not fit {name}: {str(exc)[:300]}", path=path) from None
     missing = [k for k in missing if not k.startswith(classifier)]
     if missing or unexpected:
-        raise InputError(
+        raise CheckpointError(
             f"weights do not fit {name}: missing {missing[:3]}, unexpected {unexpected[:3]}",
             path=path,
         )
@@ -111,6 +122,7 @@ class MonaiDenseNet121Encoder(Encoder):
         weights: None (random init) or a local state dict (MONAI or torchvision layout;
             ``class_layers.out.*``/``classifier.*`` are ignored).
         size: Input size in pixels.
+        trust_pickle: Allow a pickle-based ``weights`` file (it can run code when loaded).
 
     Examples:
         >>> enc = MonaiDenseNet121Encoder(weights=None, size=64)
@@ -122,7 +134,12 @@ class MonaiDenseNet121Encoder(Encoder):
     modality = "image"
     embed_dim = 1024
 
-    def __init__(self, weights: str | PathLike[str] | None = None, size: int = 224) -> None:
+    def __init__(
+        self,
+        weights: str | PathLike[str] | None = None,
+        size: int = 224,
+        trust_pickle: bool = False,
+    ) -> None:
         super().__init__()
         from monai.networks.nets import DenseNet121
 
@@ -138,6 +155,7 @@ class MonaiDenseNet121Encoder(Encoder):
                 name=self.name,
                 classifier=("class_layers.out.", "classifier."),
                 rename=densenet_key,
+                trust_pickle=trust_pickle,
             )
         self.eval()
 
@@ -159,6 +177,7 @@ class MonaiResNetEncoder(Encoder):
         depth: 10, 18, 34, 50, 101, 152 or 200.
         weights: None (random init) or a local MONAI ``ResNet`` state dict (``fc.*`` ignored).
         size: Input size in pixels.
+        trust_pickle: Allow a pickle-based ``weights`` file (it can run code when loaded).
         **monai_kwargs: Further ``monai.networks.nets.ResNet`` arguments, as used when the
             weights were trained (``conv1_t_stride``, ``bias_downsample``, …); recorded by
             :meth:`describe`.
@@ -176,6 +195,7 @@ class MonaiResNetEncoder(Encoder):
         depth: int = 18,
         weights: str | PathLike[str] | None = None,
         size: int = 224,
+        trust_pickle: bool = False,
         **monai_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -206,7 +226,7 @@ class MonaiResNetEncoder(Encoder):
         else:
             self.weights = str(weights)
             self.weights_sha256 = load_monai_weights(
-                self.net, weights, name=self.name, classifier=("fc.",)
+                self.net, weights, name=self.name, classifier=("fc.",), trust_pickle=trust_pickle
             )
         self.eval()
 

@@ -113,7 +113,9 @@ class TabularTransformer(Encoder):
         skip: Add a linear path over the observed cells to the CLS output.
         columns: Column names, recorded for provenance (and checked against ``C``).
         preprocessor_fingerprint: The fitted preprocessor's fingerprint, for provenance.
-        weights: Optional local weight file (safetensors or PyTorch) of this layout.
+        weights: Optional local weight file (safetensors; a PyTorch pickle only with
+            ``trust_pickle``) of this layout.
+        trust_pickle: Allow a pickle-based ``weights`` file (it can run code when loaded).
 
     Examples:
         >>> from biomm.encoders import build_encoder
@@ -141,6 +143,7 @@ class TabularTransformer(Encoder):
         columns: Sequence[str] | None = None,
         preprocessor_fingerprint: str | None = None,
         weights: str | PathLike[str] | None = None,
+        trust_pickle: bool = False,
     ) -> None:
         super().__init__()
         cards = [int(k) for k in cardinalities]
@@ -194,7 +197,11 @@ class TabularTransformer(Encoder):
         self.weights = "random-init"
         if weights is not None:
             self.weights_sha256 = load_weights_into(
-                self, weights, name=self.name, ignore_prefix="reconstruction."
+                self,
+                weights,
+                name=self.name,
+                ignore_prefix="reconstruction.",
+                trust_pickle=trust_pickle,
             )
             self.weights = str(weights)
 

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from biomm.encoders.base import Encoder, sha256_file
+from biomm.encoders.base import Encoder, check_hf_source, hf_load_error, hf_weights_sha256
 from biomm.errors import InputError, MissingDependencyError
 from biomm.registries import ENCODERS
 
@@ -83,6 +83,8 @@ class HFTextEncoder(Encoder):
             overlap).
         chunk_pooling: How chunk vectors are pooled: ``mean``, ``max`` or ``weighted_mean``.
         sentence_aligned: Start chunks at sentence starts where possible.
+        trust_pickle: Allow ``pytorch_model.bin`` (pickle) weights when the model has no
+            safetensors (it can run code when loaded).
 
     Examples:
         >>> enc = HFTextEncoder("minilm", pooling="mean", proj_dim=8)
@@ -104,6 +106,7 @@ class HFTextEncoder(Encoder):
         chunk_stride: int | None = None,
         chunk_pooling: str = "mean",
         sentence_aligned: bool = True,
+        trust_pickle: bool = False,
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
@@ -119,11 +122,12 @@ class HFTextEncoder(Encoder):
 
         hf_logging.disable_progress_bar()  # loading bars would flood cohort-run logs
         source = resolve_text_model(model)
+        load_kwargs = check_hf_source(source, trust_pickle=trust_pickle)
         try:
-            self.lm = AutoModel.from_pretrained(source)
+            self.lm = AutoModel.from_pretrained(source, **load_kwargs)
             self.tokenizer = AutoTokenizer.from_pretrained(source)
         except (OSError, ValueError) as exc:
-            raise InputError(f"cannot load the text model: {exc}", path=source) from None
+            raise hf_load_error(exc, source, "the text model", trust_pickle=trust_pickle) from None
         self.spec = str(model)
         self.pooling = pooling
         self.freeze = freeze
@@ -144,8 +148,7 @@ class HFTextEncoder(Encoder):
         self.embed_dim = proj_dim or self.backbone_dim
         self.name = f"hf_text:{self.spec if not Path(self.spec).exists() else Path(source).name}"
         self.weights = source
-        weights = Path(source) / "model.safetensors"
-        self.weights_sha256 = sha256_file(weights) if weights.is_file() else None
+        self.weights_sha256 = hf_weights_sha256(source)
         if freeze:
             self.lm.requires_grad_(False)
             self.lm.eval()

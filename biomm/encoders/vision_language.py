@@ -16,7 +16,13 @@ from pathlib import Path
 
 import torch
 
-from biomm.encoders.base import Encoder, ImageInput, sha256_file
+from biomm.encoders.base import (
+    Encoder,
+    ImageInput,
+    check_hf_source,
+    hf_load_error,
+    hf_weights_sha256,
+)
 from biomm.errors import InputError
 from biomm.registries import ENCODERS
 
@@ -32,6 +38,8 @@ class HFCLIPEncoder(Encoder):
     Args:
         model: Hub id (network on first use) or local folder with the model, its tokenizer
             and optionally ``preprocessor_config.json``.
+        trust_pickle: Allow ``pytorch_model.bin`` (pickle) weights when the model has no
+            safetensors (it can run code when loaded).
 
     Examples:
         >>> HFCLIPEncoder.name  # construction needs a model folder: see tests/zeroshot
@@ -41,16 +49,19 @@ class HFCLIPEncoder(Encoder):
     name = "hf_clip"
     modality = "image"
 
-    def __init__(self, model: str | PathLike[str]) -> None:
+    def __init__(self, model: str | PathLike[str], trust_pickle: bool = False) -> None:
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
         source = str(model)
+        load_kwargs = check_hf_source(source, trust_pickle=trust_pickle)
         try:
-            self.net = AutoModel.from_pretrained(source)
+            self.net = AutoModel.from_pretrained(source, **load_kwargs)
             self.tokenizer = AutoTokenizer.from_pretrained(source)
         except (OSError, ValueError) as exc:
-            raise InputError(f"cannot load the vision-language model: {exc}", path=source) from None
+            raise hf_load_error(
+                exc, source, "the vision-language model", trust_pickle=trust_pickle
+            ) from None
         if not hasattr(self.net, "get_image_features") or not hasattr(
             self.net, "get_text_features"
         ):
@@ -69,8 +80,7 @@ class HFCLIPEncoder(Encoder):
         self.input = ImageInput(size=size, mean=mean, std=std)  # type: ignore[arg-type]
         self.name = f"hf_clip:{Path(source).name if Path(source).exists() else source}"
         self.weights = source
-        weights = Path(source) / "model.safetensors"
-        self.weights_sha256 = sha256_file(weights) if weights.is_file() else None
+        self.weights_sha256 = hf_weights_sha256(source)
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

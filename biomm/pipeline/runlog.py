@@ -2,11 +2,12 @@
 
 ``logs/pipeline.log`` receives the runner's lines and every ``biomm.*`` logger (and Python
 warnings) while the pipeline runs. With a salt, patient/sample ids and the names of the files
-they reference are replaced by ``id-<salted hash>`` in the log, the summary and the run's
-``failures.csv``. Report text is never logged by the runner.
+they reference are replaced by ``id-<keyed hash>`` in the log, the summary and the run's
+``failures.csv``: :class:`~biomm.privacy.Pseudonymiser` (HMAC-SHA256 keyed by the salt; see
+:mod:`biomm.privacy`). Report text is never logged by the runner.
 
 Examples:
-    >>> p = Pseudonymiser("salt", ["P0001", "P0002"])
+    >>> p = Pseudonymiser("a-long-secret", ["P0001", "P0002"])
     >>> p.text("slides/P0001.svs: cannot open; P00010 unaffected")
     'slides/id-....svs: cannot open; P00010 unaffected'
     >>> Pseudonymiser(None, ["P0001"]).text("P0001")
@@ -15,56 +16,14 @@ Examples:
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
-from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from biomm.privacy import Pseudonymiser
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-class Pseudonymiser:
-    """Replace known ids by salted hashes in text (nothing happens without a salt).
-
-    Args:
-        salt: Secret salt; None disables pseudonymisation.
-        ids: The ids to hide (patient and sample ids, file stems).
-    """
-
-    def __init__(self, salt: str | None, ids: Iterable[str] = ()) -> None:
-        self.salt = salt
-        self._pattern: re.Pattern[str] | None = None
-        if salt:
-            unique = sorted({str(i) for i in ids if str(i).strip()}, key=len, reverse=True)
-            if unique:
-                alternation = "|".join(re.escape(i) for i in unique)
-                self._pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alternation})(?![A-Za-z0-9])")
-
-    @property
-    def active(self) -> bool:
-        """True when a salt was given."""
-        return bool(self.salt)
-
-    def id(self, value: Any) -> Any:
-        """The pseudonym of one id (the id itself without a salt).
-
-        Examples:
-            >>> Pseudonymiser("s").id("P1") == Pseudonymiser("s").id("P1") != "P1"
-            True
-        """
-        if not self.salt or value is None or value != value:
-            return value
-        digest = hashlib.sha256(f"{self.salt}\0{value}".encode()).hexdigest()
-        return f"id-{digest[:12]}"
-
-    def text(self, value: Any) -> Any:
-        """``value`` with every known id replaced (non-strings are returned as they are)."""
-        if self._pattern is None or not isinstance(value, str):
-            return value
-        return self._pattern.sub(lambda m: self.id(m.group(0)), value)
 
 
 def cohort_ids(cohort: Any) -> list[str]:
@@ -111,7 +70,7 @@ class RunLog:
     Examples:
         >>> import tempfile, pathlib
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "logs" / "run.log"
-        >>> with RunLog(path, Pseudonymiser("s", ["P7"])):
+        >>> with RunLog(path, Pseudonymiser("a-long-secret", ["P7"])):
         ...     logging.getLogger("biomm.pipeline").info("P7 done")
         >>> "P7" in path.read_text(), "id-" in path.read_text()
         (False, True)

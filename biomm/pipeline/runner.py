@@ -45,8 +45,10 @@ from biomm.pipeline.refs import Ref, substitute
 from biomm.pipeline.runlog import Pseudonymiser, RunLog, cohort_ids
 from biomm.pipeline.spec import Pipeline, PipelineStep
 from biomm.pipeline.steps.base import StepContext, StepResult
+from biomm.privacy import pseudonym
 from biomm.utils.atomic import atomic_write_table, atomic_write_text
 from biomm.utils.config import validation_message
+from biomm.utils.lock import output_lock
 
 log = logging.getLogger("biomm.pipeline")
 
@@ -213,9 +215,10 @@ class _Cohort:
 def prepare_cohort(pipeline: Pipeline, run_dir: Path | None) -> _Cohort:
     """The cohort the steps read: the pipeline's, or a split copy in ``RUN/cohort``.
 
-    With ``split:`` the manifest and schema with a patient-level ``split`` column are written
-    to ``run_dir/cohort`` (``run_dir`` None: nothing is written); relative paths keep resolving
-    against the original manifest's folder (or ``data_root``).
+    With ``split:`` the manifest (the columns its schema names, plus a patient-level ``split``
+    column) and the schema are written to ``run_dir/cohort`` (``run_dir`` None: nothing is
+    written); relative paths keep resolving against the original manifest's folder (or
+    ``data_root``).
 
     Raises:
         ManifestError, SchemaError, SplitError: When the cohort cannot be read or split.
@@ -245,7 +248,11 @@ def prepare_cohort(pipeline: Pipeline, run_dir: Path | None) -> _Cohort:
     folder = (run_dir or Path(".")) / "cohort"
     manifest, schema = folder / "cohort.csv", folder / "schema.yaml"
     if run_dir is not None:
-        cohort.save(manifest)
+        # only the columns the schema names: undeclared ones (names, dates of birth, notes)
+        # are not copied into the run folder
+        declared = cohort.schema.declared_columns()
+        keep = [c for c in cohort.table.columns if str(c) in declared]
+        cohort.with_table(cohort.table[keep]).save(manifest)
         atomic_write_text(schema, cohort.schema.to_yaml())
     return _Cohort(manifest, schema, cohort.data_root, explicit, cohort, fingerprint)
 
@@ -299,6 +306,9 @@ class _Run:
             deps[dep] = self.keys.get(dep, "?")
             if step.soft:
                 deps[dep] += ":" + ("ok" if self.records[dep].status in ("ran", "cached") else "no")
+        if step.kind.shows_ids:
+            salt = self.pseudonymiser.salt
+            deps["<pseudonyms>"] = pseudonym("biomm-step-key", salt) if salt else "off"
         params = step.kind.params.model_validate(step.params)
         key = step_key(
             step.kind.name,
@@ -585,10 +595,34 @@ def run_pipeline(
         ConfigError: On an unknown ``force`` step or scheduler; the cohort's own errors
             (ManifestError, SchemaError, SplitError) when it cannot be read or split.
     """
+    run_dir = (Path(out) if out is not None else Path("runs") / pipeline.name).absolute()
+    with output_lock(run_dir):  # steps lock their own sub-folders (re-entrant in-process)
+        return _run_locked(
+            pipeline,
+            run_dir,
+            force,
+            scheduler,
+            dask_workers,
+            progress,
+            pseudonymise,
+            echo,
+            threads,
+        )
+
+
+def _run_locked(
+    pipeline: Pipeline,
+    run_dir: Path,
+    force: Sequence[str],
+    scheduler: str,
+    dask_workers: int,
+    progress: bool,
+    pseudonymise: str | None,
+    echo: Callable[[str], None],
+    threads: int | None,
+) -> RunSummary:
     from biomm.info import collect_info
 
-    run_dir = (Path(out) if out is not None else Path("runs") / pipeline.name).absolute()
-    run_dir.mkdir(parents=True, exist_ok=True)
     run = _Run(
         pipeline,
         run_dir,
@@ -642,12 +676,17 @@ def run_pipeline(
 
 
 def plan_pipeline(
-    pipeline: Pipeline, out: str | PathLike[str] | None = None, *, force: Sequence[str] = ()
+    pipeline: Pipeline,
+    out: str | PathLike[str] | None = None,
+    *,
+    force: Sequence[str] = (),
+    pseudonymise: str | None = None,
 ) -> list[dict[str, Any]]:
     """What :func:`run_pipeline` would do, without running or writing anything.
 
     Each row: ``step``, ``uses``, ``needs``, ``action`` (``run``, ``cached``, ``rerun``:
-    outputs from other settings or inputs, ``forced``) and ``key``.
+    outputs from other settings or inputs, ``forced``) and ``key``. ``pseudonymise`` is the
+    salt the run would use (it enters the keys of steps that show ids, e.g. a report).
     """
     run_dir = (Path(out) if out is not None else Path("runs") / pipeline.name).absolute()
     run = _Run(
@@ -657,7 +696,7 @@ def plan_pipeline(
         scheduler="none",
         dask_workers=1,
         progress=False,
-        pseudonymise=None,
+        pseudonymise=pseudonymise,
         echo=lambda line: None,
         write=False,
     )

@@ -382,6 +382,37 @@ def _step_kind_or_problem(
         return None, (f"steps.{name}.uses", str(exc))
 
 
+def _step_deps(step: StepSpec) -> list[str]:
+    """The steps ``step`` waits for as written: ``needs`` and ``${steps.X}`` references."""
+    deps = list(step.needs)
+    deps += [ref.step for _, ref in find_refs(step.with_) if ref.root == "steps" and ref.step]
+    return deps
+
+
+def _cycle(start: str, first: str, steps: dict[str, StepSpec]) -> list[str] | None:
+    """The dependency path ``start → first → … → start`` when there is one, else None.
+
+    Examples:
+        >>> steps = {"a": StepSpec(uses="report", needs=["b"]),
+        ...          "b": StepSpec(uses="report", needs=["a"])}
+        >>> _cycle("a", "b", steps)
+        ['a', 'b', 'a']
+        >>> _cycle("a", "b", {**steps, "b": StepSpec(uses="report")}) is None
+        True
+    """
+    stack: list[tuple[str, list[str]]] = [(first, [start, first])]
+    visited: set[str] = set()
+    while stack:
+        name, path = stack.pop()
+        if name == start:
+            return path
+        if name in visited or name not in steps:
+            continue
+        visited.add(name)
+        stack += [(dep, [*path, dep]) for dep in _step_deps(steps[name])]
+    return None
+
+
 def build_pipeline(
     data: dict[str, Any],
     *,
@@ -462,8 +493,14 @@ def build_pipeline(
             elif need not in spec.steps:
                 problems.append((f"{where}.needs", f"unknown step {need!r}"))
             elif need not in earlier:
+                cycle = _cycle(name, need, spec.steps)
                 problems.append(
-                    (f"{where}.needs", f"step {need!r} comes later; steps run in the order written")
+                    (
+                        f"{where}.needs",
+                        f"dependency cycle {' → '.join(cycle)}"
+                        if cycle
+                        else f"step {need!r} comes later; steps run in the order written",
+                    )
                 )
             else:
                 deps.append(need)
@@ -481,6 +518,8 @@ def build_pipeline(
                     problems.append(
                         (at, f"{ref.text}: unknown step {ref.step!r} (steps: {', '.join(order)})")
                     )
+                elif ref.step not in earlier and (cycle := _cycle(name, ref.step, spec.steps)):
+                    problems.append((at, f"{ref.text}: dependency cycle {' → '.join(cycle)}"))
                 elif ref.step not in earlier:
                     problems.append(
                         (
@@ -564,11 +603,20 @@ def load_pipeline(
         data_root: Data root replacing the YAML's ``data_root``.
         registry: Step kinds (default :data:`~biomm.pipeline.steps.PIPELINE_STEPS`).
 
+    The YAML is read strictly (:func:`biomm.utils.config.read_yaml_mapping`): duplicated
+    keys, Python tags, alias bombs, binary or non-UTF-8 files are refused.
+
     Raises:
-        ConfigError: When the file cannot be read; PipelineConfigError on invalid content.
+        ConfigError: When the file cannot be read; PipelineConfigError on invalid content
+            (an empty file included).
     """
     path = Path(path)
-    data = apply_overrides(read_yaml_mapping(path), overrides, path)
+    raw = read_yaml_mapping(path)
+    if not raw:
+        raise PipelineConfigError(
+            [("", "the pipeline file is empty: it needs at least 'name' and 'steps'")], path=path
+        )
+    data = apply_overrides(raw, overrides, path)
     return build_pipeline(
         data,
         base=path.parent,

@@ -244,7 +244,9 @@ def resample(signal: np.ndarray, fs: float, target_fs: float) -> np.ndarray:
         return _out(x, was_1d)
     filled, absent = _fill_gaps(x)
     # float32 halves the FIR cost; ECG amplitudes need nowhere near float64 precision
-    y = sps.resample_poly(filled.astype(np.float32), up, down, axis=-1, padtype="line")
+    # a line needs two samples: a one-sample record is extended with its own value instead
+    padtype = "line" if x.shape[1] > 1 else "edge"
+    y = sps.resample_poly(filled.astype(np.float32), up, down, axis=-1, padtype=padtype)
     y[absent] = np.nan
     return _out(y, was_1d)
 

@@ -5,11 +5,13 @@ PNG, no script and no external URL, so it opens offline and can be mailed or arc
 file — and every figure as a PNG under ``figures/``.
 
 Privacy: patient identifiers appear only with ``show_ids=True`` or, pseudonymised, with a
-``pseudonymise_ids`` salt; otherwise patients are ``patient 1``, ``patient 2``… Identifier
-columns of tables (``patient_id``, ``sample_id``, ``record_id``, ``mrn``) are relabelled the
-same way, columns that may hold names, dates of birth or free text (``name``, ``dob``,
-``report``, ``text``…) are left out, and any identifier the report has relabelled is
-replaced wherever else it occurs in a table cell, caption or note.
+``pseudonymise_ids`` salt (:func:`biomm.privacy.pseudonym`); otherwise patients are
+``patient 1``, ``patient 2``… Identifier columns of tables (``patient_id``, ``sample_id``,
+``record_id``, ``mrn``) are relabelled the same way; columns that may hold names, dates of
+birth, addresses, phone numbers, e-mail addresses or free text — by name (``name``, ``dob``,
+``report``, ``text``…) or by their values (:func:`biomm.privacy.phi_columns`) — are left out;
+and any identifier the report has relabelled is replaced wherever else it occurs in a table
+cell, caption or note.
 
 Examples:
     >>> import tempfile, pandas as pd
@@ -28,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import hashlib
 import re
 import struct
 from collections.abc import Callable, Iterable
@@ -41,6 +42,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from biomm.errors import InputError
+from biomm.privacy import check_salt, free_text_column, id_pattern, phi_columns, phi_kind, pseudonym
 from biomm.report.plotting import png_bytes
 from biomm.utils.atomic import atomic_path, atomic_write_text
 
@@ -56,29 +58,20 @@ __all__ = [
 #: Table columns holding identifiers: relabelled (see :class:`IdLabeller`).
 ID_COLUMNS = ("patient_id", "sample_id", "record_id", "mrn", "subject_id", "study_id")
 
-#: Name tokens of columns that may hold names, dates of birth or free text: left out.
-_SENSITIVE_WORDS = """
-name names surname forename firstname lastname fullname dob birth birthdate birthday report
-reports text note notes narrative findings impression address phone email postcode zip
-"""
-_SENSITIVE_TOKENS = frozenset(_SENSITIVE_WORDS.split())
-
 #: A section figure: a Figure, or a callable that draws one given the report's id labeller.
 FigureLike = Figure | Callable[["IdLabeller"], Figure]
 
 
 def sensitive_column(name: str) -> bool:
-    """Whether a column name suggests names, dates of birth or free text (left out).
+    """Whether a column name suggests PHI (names, dates of birth…) or free text (left out).
 
-    Column names are split into words at ``_``, ``-``, spaces and camel case.
+    See :func:`biomm.privacy.phi_kind` and :func:`biomm.privacy.free_text_column`.
 
     Examples:
         >>> [sensitive_column(c) for c in ("patient_name", "DateOfBirth", "auroc", "report_text")]
         [True, True, False, True]
     """
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name))
-    words = [w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w]
-    return any(w in _SENSITIVE_TOKENS for w in [*words, "".join(words)])
+    return phi_kind(name) is not None or free_text_column(name)
 
 
 class IdLabeller:
@@ -86,9 +79,12 @@ class IdLabeller:
 
     Args:
         show_ids: Show identifiers as they are.
-        salt: Pseudonymise: ``id-`` + the first 12 hex digits of SHA-256 of
-            ``salt + NUL + id`` (stable across reports made with the same salt; keep the salt
-            secret). Takes precedence over ``show_ids``.
+        salt: Pseudonymise: :func:`biomm.privacy.pseudonym` (``id-`` + 16 hex digits of
+            HMAC-SHA256 keyed by the salt; stable across reports made with the same salt; keep
+            the salt secret). Takes precedence over ``show_ids``.
+
+    Raises:
+        ConfigError: On an empty or short salt (see :func:`biomm.privacy.check_salt`).
 
     Otherwise identifiers become ``patient 1``, ``patient 2``… in order of first use.
 
@@ -96,17 +92,16 @@ class IdLabeller:
         >>> label = IdLabeller()
         >>> label("P9"), label("P3"), label("P9")
         ('patient 1', 'patient 2', 'patient 1')
-        >>> import hashlib
-        >>> digest = hashlib.sha256(b"s3cret\\0P9").hexdigest()
-        >>> IdLabeller(salt="s3cret")("P9") == "id-" + digest[:12]
+        >>> from biomm.privacy import pseudonym
+        >>> IdLabeller(salt="a-long-secret")("P9") == pseudonym("P9", "a-long-secret")
         True
         >>> IdLabeller(show_ids=True)("P9")
         'P9'
     """
 
     def __init__(self, *, show_ids: bool = False, salt: str | None = None) -> None:
-        if salt is not None and not str(salt):
-            raise InputError("the pseudonymisation salt must not be empty")
+        if salt is not None:
+            check_salt(salt)
         self.show_ids = show_ids
         self.salt = salt
         self._labels: dict[str, str] = {}
@@ -128,8 +123,7 @@ class IdLabeller:
         key = str(pid)
         if key not in self._labels:
             if self.salt is not None:
-                digest = hashlib.sha256(f"{self.salt}\0{key}".encode()).hexdigest()
-                self._labels[key] = f"id-{digest[:12]}"
+                self._labels[key] = pseudonym(key, self.salt)
             elif self.show_ids:
                 self._labels[key] = key
             else:
@@ -139,8 +133,8 @@ class IdLabeller:
     def scrub(self, text: str) -> str:
         """Replace every identifier labelled so far in ``text`` by its label.
 
-        Identifiers match as whole words; identifiers shorter than 3 characters are left
-        alone (they would match ordinary words).
+        Identifiers match as whole words (:func:`biomm.privacy.id_pattern`); identifiers
+        shorter than 3 characters are left alone (they would match ordinary words).
 
         Examples:
             >>> label = IdLabeller()
@@ -151,12 +145,9 @@ class IdLabeller:
         keys = [k for k in self._labels if len(k) >= 3]
         if self.mode == "shown" or not keys or not text:
             return text
-        pattern = re.compile(
-            r"(?<![\w-])("
-            + "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
-            + r")(?![\w-])"
-        )
-        return pattern.sub(lambda m: self._labels[m.group(1)], text)
+        pattern = id_pattern(keys)
+        assert pattern is not None
+        return pattern.sub(lambda m: self._labels[m.group(0)], text)
 
 
 @dataclass
@@ -197,7 +188,13 @@ def _private_table(frame: pd.DataFrame, labeller: IdLabeller) -> tuple[pd.DataFr
     frame = frame.copy()
     if not isinstance(frame.index, pd.RangeIndex) or frame.index.name is not None:
         frame = frame.reset_index()
-    dropped = [str(c) for c in frame.columns if sensitive_column(str(c))]
+    ids = {str(c) for c in frame.columns if str(c).lower() in ID_COLUMNS}
+    by_value = set(phi_columns(frame.drop(columns=list(ids)))) if len(frame.columns) else set()
+    dropped = [
+        str(c)
+        for c in frame.columns
+        if str(c) not in ids and (sensitive_column(str(c)) or str(c) in by_value)
+    ]
     frame = frame.drop(columns=dropped)
     for column in frame.columns:
         if str(column).lower() in ID_COLUMNS:
@@ -268,7 +265,7 @@ def _slug(text: str) -> str:
 def _privacy_text(labeller: IdLabeller) -> str:
     return {
         "hidden": "Patient identifiers are not shown; example patients are numbered.",
-        "pseudonymised": "Patient identifiers are pseudonymised (salted SHA-256).",
+        "pseudonymised": "Patient identifiers are pseudonymised (keyed HMAC-SHA256).",
         "shown": "Patient identifiers are shown.",
     }[labeller.mode]
 
@@ -300,7 +297,8 @@ def build_report(
         out_dir: Output folder (created). PNGs of an earlier report in ``figures/`` are
             replaced.
         title: Report title.
-        pseudonymise_ids: A secret salt: identifiers become salted SHA-256 prefixes.
+        pseudonymise_ids: A secret salt: identifiers become pseudonyms
+            (:func:`biomm.privacy.pseudonym`).
         show_ids: Show identifiers as they are (ignored with ``pseudonymise_ids``).
         dpi: Resolution of the figures.
 
@@ -381,7 +379,8 @@ def build_report(
             if dropped:
                 notes.append(
                     f"Table '{labeller.scrub(caption)}': columns left out for privacy (may "
-                    f"hold names, dates of birth or free text): {', '.join(dropped)}"
+                    f"hold names, dates of birth, contact details or free text): "
+                    f"{', '.join(dropped)}"
                 )
         rendered.append(
             {

@@ -49,6 +49,8 @@ class ReportEmbedder:
         batch_size: Texts or chunks per forward pass.
         headers: Section header spellings (see :func:`~biomm.io.reports.split_sections`).
         encoding: Codec for report files (None: detect).
+        trust_pickle: Allow a model whose weights are only a pickle (``pytorch_model.bin``);
+            it can run code when loaded (CLI: ``--set trust_pickle=true``).
 
     Raises:
         ConfigError: On an unknown pooling, long-text mode or chunk pooling.
@@ -75,6 +77,7 @@ class ReportEmbedder:
         batch_size: int = 32,
         headers: Mapping[str, Sequence[str]] | str | PathLike[str] | None = None,
         encoding: str | None = None,
+        trust_pickle: bool = False,
     ) -> None:
         for value, allowed, what in (
             (pooling, POOLINGS, "pooling"),
@@ -84,6 +87,7 @@ class ReportEmbedder:
             if value not in allowed:
                 raise ConfigError(f"{what} must be one of {allowed}, got {value!r}")
         self.model = str(model)
+        self.trust_pickle = bool(trust_pickle)
         self.pooling = pooling
         self.section = [section] if isinstance(section, str) else section
         self.clean = clean
@@ -115,6 +119,7 @@ class ReportEmbedder:
                 long_text=self.long_text,
                 chunk_stride=self.chunk_stride,
                 chunk_pooling=self.chunk_pooling,
+                trust_pickle=self.trust_pickle,
             ).to(self.device)
         return self._encoder
 

@@ -22,6 +22,7 @@ import torch
 
 from biomm.errors import ConfigError, InputError
 from biomm.utils.atomic import atomic_write_table, atomic_write_text
+from biomm.utils.lock import locks_output
 
 _METRICS = {
     "binary": "auroc",
@@ -254,6 +255,7 @@ def check_model_fits(model: Any, spec: dict[str, Any], source: Any = None) -> No
         )
 
 
+@locks_output("cfg", lambda cfg: cfg.out)  # one run per folder; a kill frees it
 def run_training(
     cfg: Any,
     *,
@@ -273,13 +275,20 @@ def run_training(
         fine_tune: With ``model``, train it with the config's settings (False: evaluate as is;
             Cox baselines are still fitted on the training split).
 
+    A killed run is not resumed: a rerun trains from scratch (seeded, so it ends with the
+    same outputs). ``summary.json`` is removed at the start and written last, so a folder
+    without it never holds a finished run.
+
     Raises:
         InputError: When the training split is empty.
+        OutputLockedError: When another run writes into ``cfg.out``.
     """
     from biomm.train.config import build_datasets
     from biomm.train.model import build_model
     from biomm.train.trainer import TrainSettings, fit, predict, save_model
+    from biomm.utils.checkpoint import checkpoint_sha256
 
+    (cfg.out / "summary.json").unlink(missing_ok=True)  # written last: marks a finished run
     datasets, spec = build_datasets(cfg)
     if not len(datasets["train"]):
         raise InputError(f"no patient in the {cfg.train_split!r} split", path=cfg.cohort)
@@ -309,7 +318,12 @@ def run_training(
         extra={"config": json.loads(cfg.model_dump_json(by_alias=True)), "counts": counts},
     )
     atomic_write_table(pd.DataFrame(history), out / "history.csv")
-    summary: dict[str, Any] = {"out": str(out), "counts": counts, "epochs": len(history)}
+    summary: dict[str, Any] = {
+        "out": str(out),
+        "counts": counts,
+        "epochs": len(history),
+        "model_weights_sha256": checkpoint_sha256(out / "model"),
+    }
     test = datasets["test"]
     if len(test):
         sequential = hasattr(model.fusion, "trajectory")

@@ -17,7 +17,6 @@ Examples:
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -33,8 +32,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from biomm._version import __version__
 from biomm.data.sample import Batch, Sample, collate
-from biomm.errors import InputError
-from biomm.utils.checkpoint import WEIGHTS_FILE, read_checkpoint_config
+from biomm.errors import CheckpointError, InputError
+from biomm.utils.checkpoint import load_checkpoint_folder, save_checkpoint_folder
 
 CHECKPOINT_KIND = "biomm-multimodal"
 
@@ -392,27 +391,19 @@ def save_model(
 ) -> Path:
     """Write ``model.safetensors`` + ``config.json`` (the model spec, settings, provenance).
 
+    The config records the weights' SHA-256 (``weights_sha256``), checked by :func:`load_model`.
+
     Examples:
         >>> save_model.__name__
         'save_model'
     """
-    from safetensors.torch import save_file
-
-    from biomm.utils.atomic import atomic_path, atomic_write_text
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(folder / "model.safetensors") as tmp:
-        save_file(state, str(tmp))
     config = {
         "kind": CHECKPOINT_KIND,
         "biomm_version": __version__,
         "model": model.spec,
         **dict(extra or {}),
     }
-    atomic_write_text(folder / "config.json", json.dumps(config, indent=2, default=_json_default))
-    return folder
+    return save_checkpoint_folder(folder, model.state_dict(), config, json_default=_json_default)
 
 
 def _json_default(value: Any) -> Any:
@@ -428,23 +419,39 @@ def _json_default(value: Any) -> Any:
 def load_model(folder: str | PathLike[str]) -> tuple[Any, dict[str, Any]]:
     """Rebuild a model saved by :func:`save_model`.
 
+    The returned config holds ``weights_sha256`` (verified when the checkpoint recorded it,
+    computed otherwise).
+
     Raises:
-        InputError: When the folder is not a biomm multimodal checkpoint or weights do not fit.
+        CheckpointError: When the folder is not a biomm multimodal checkpoint, the weights are
+            damaged, changed since saving (hash mismatch), non-finite, or do not fit.
 
     Examples:
         >>> load_model.__name__
         'load_model'
     """
-    from safetensors.torch import load_file
-
     from biomm.train.model import build_model
 
     folder = Path(folder)
-    config = read_checkpoint_config(folder, CHECKPOINT_KIND)
-    model = build_model(config["model"])
+    config, state = load_checkpoint_folder(folder, CHECKPOINT_KIND)
+    if not isinstance(config.get("model"), dict):
+        raise CheckpointError(
+            "config.json has no model spec (`model` must be an object)", path=folder / "config.json"
+        )
     try:
-        model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+        model = build_model(config["model"])
+    except CheckpointError:
+        raise
+    except (InputError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"config.json model spec cannot be built ({type(exc).__name__}: {exc})",
+            path=folder / "config.json",
+        ) from None
+    try:
+        model.load_state_dict(state)
     except RuntimeError as exc:
-        raise InputError(f"weights do not fit the model: {str(exc)[:300]}", path=folder) from None
+        raise CheckpointError(
+            f"weights do not fit the model: {str(exc)[:300]}", path=folder / "model.safetensors"
+        ) from None
     model.eval()
     return model, config

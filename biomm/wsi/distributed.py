@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from biomm.encoders.base import Encoder
 from biomm.utils.atomic import remove_stale_temporaries
-from biomm.utils.optional import optional_import
+from biomm.utils.dask import dask_client, require_distributed
+from biomm.utils.lock import output_lock
 from biomm.wsi.embed_job import EmbedParams, embed_one_slide, features_path
 from biomm.wsi.jobs import JobLog, Outcome, SlideJob, attempt, job_parameters
 
@@ -102,9 +103,25 @@ def embed_slides_distributed(
         overwrite: Redo slides whose outputs exist.
         progress: Show a progress bar over slides.
     """
-    distributed, _ = optional_import("distributed", extra="distributed")
+    distributed = require_distributed()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with output_lock(out_dir):  # the driver holds it; workers write atomically under it
+        return _embed_distributed(
+            distributed, jobs, out_dir, spec, params, scheduler, n_workers, overwrite, progress
+        )
+
+
+def _embed_distributed(
+    distributed: Any,
+    jobs: list[SlideJob],
+    out_dir: Path,
+    spec: EncoderSpec,
+    params: EmbedParams,
+    scheduler: str,
+    n_workers: int,
+    overwrite: bool,
+    progress: bool,
+) -> dict[str, Any]:
     remove_stale_temporaries(out_dir / "features")
     recorded = job_parameters(params) | {
         "encoder": spec.build().describe(),
@@ -117,14 +134,7 @@ def embed_slides_distributed(
             log.skipped.append(job.name)
         else:
             todo.append(job)
-    if scheduler == "local":
-        cluster = distributed.LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        client = distributed.Client(cluster)
-    else:
-        cluster, client = None, distributed.Client(scheduler)
-    try:
+    with dask_client(scheduler, n_workers) as client:
         resources = task_resources(client)
         log.parameters["task_resources"] = resources
         futures = {
@@ -143,8 +153,4 @@ def embed_slides_distributed(
             log.record(job, outcome)
             bar.update(1)
         bar.close()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     return log.write(out_dir)

@@ -36,6 +36,7 @@ from biomm.encoders.base import Encoder
 from biomm.io.wsi import open_slide
 from biomm.io.wsi.mpp import MppPolicy
 from biomm.utils.atomic import atomic_path, remove_stale_temporaries
+from biomm.utils.lock import output_lock
 from biomm.wsi.features import TileFeatures, extract_features
 from biomm.wsi.jobs import (
     JobLog,
@@ -133,23 +134,22 @@ def embed_slides(
         progress: Show progress bars (per cohort and per slide).
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out_dir / "features")  # left by a killed run; never complete
-    recorded = job_parameters(params) | {"encoder": encoder.describe()}
-    log = JobLog("wsi-embed", recorded)
-
-    process = partial(
-        embed_one_slide, out_dir=out_dir, encoder=encoder, params=params, progress=progress
-    )
-    run_slide_jobs(
-        jobs,
-        log,
-        output_for=lambda job: features_path(out_dir, job),
-        process=process,
-        overwrite=overwrite,
-        progress=progress,
-    )
-    return log.write(out_dir)
+    with output_lock(out_dir):  # one run per folder; a killed run's lock dies with it
+        remove_stale_temporaries(out_dir / "features")  # left by a killed run; never complete
+        recorded = job_parameters(params) | {"encoder": encoder.describe()}
+        log = JobLog("wsi-embed", recorded)
+        process = partial(
+            embed_one_slide, out_dir=out_dir, encoder=encoder, params=params, progress=progress
+        )
+        run_slide_jobs(
+            jobs,
+            log,
+            output_for=lambda job: features_path(out_dir, job),
+            process=process,
+            overwrite=overwrite,
+            progress=progress,
+        )
+        return log.write(out_dir)
 
 
 def embed_one_slide(

@@ -139,7 +139,8 @@ class JobLog:
         """
         elapsed = time.perf_counter() - self.started
         columns = ["slide", "name", "stage", "reason"]
-        atomic_write_table(pd.DataFrame(self.failures, columns=columns), out_dir / "failures.csv")
+        failures = sorted(self.failures, key=lambda f: f["name"])  # same order however run
+        atomic_write_table(pd.DataFrame(failures, columns=columns), out_dir / "failures.csv")
         summary = {
             "job": self.job,
             "biomm_version": __version__,

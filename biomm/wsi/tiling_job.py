@@ -31,6 +31,7 @@ from biomm.io.wsi.mpp import MppPolicy
 from biomm.preprocess.tiling import TileGrid, grid_tiles
 from biomm.preprocess.tissue import TissueMask, detect_tissue
 from biomm.utils.atomic import atomic_path, remove_stale_temporaries
+from biomm.utils.lock import output_lock
 from biomm.wsi.jobs import JobLog, SlideJob, Stage, job_parameters, run_slide_jobs
 
 
@@ -151,7 +152,13 @@ def tile_slides(
         progress: Show a progress bar.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with output_lock(out_dir):  # one run per folder; a killed run's lock dies with it
+        return _tile_slides(jobs, out_dir, params, overwrite=overwrite, progress=progress)
+
+
+def _tile_slides(
+    jobs: list[SlideJob], out_dir: Path, params: TilingParams, *, overwrite: bool, progress: bool
+) -> dict[str, Any]:
     for sub in ("coords", "masks", "geojson"):
         remove_stale_temporaries(out_dir / sub)  # left by a killed run; never complete
     log = JobLog("wsi-tile", job_parameters(params))

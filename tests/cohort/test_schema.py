@@ -117,3 +117,36 @@ def test_inference_is_case_insensitive_and_flags_stray_binary_values():
     assert schema.targets["Label"].type == "binary"
     report = Cohort(df).validate(probe_files=False)
     assert [(p.code, p.row) for p in report.errors] == [("target_type_mismatch", 2)]
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (
+            "targets:\n  y: {type: binary, column: a}\n  y: {type: binary, column: b}\n",
+            r"duplicated key 'y' on line 3 \(first on line 2\)",
+        ),
+        ("patient_id: !!python/name:os.system\n", r"tag '!!python/name:os\.system'"),
+        (
+            "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"b{i}: &b{i} [{', '.join(['*a' if i == 0 else f'*b{i - 1}'] * 10)}]\n"
+                for i in range(6)
+            ),
+            "aliases expand the document",
+        ),
+    ],
+)
+def test_schema_yaml_is_read_strictly(tmp_path, text, match):
+    path = tmp_path / "schema.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SchemaError, match=match) as info:
+        CohortSchema.from_yaml(path)
+    assert str(path) in str(info.value)
+
+
+def test_schema_that_is_not_text(tmp_path):
+    path = tmp_path / "schema.yaml"
+    path.write_bytes(b"PK\x03\x04\x14\x00")
+    with pytest.raises(SchemaError, match="binary content: a ZIP archive"):
+        CohortSchema.from_yaml(path)

@@ -97,6 +97,10 @@ def test_zeroshot_embed_and_probe(trained, tmp_path):
         assert emb.shape == (66, 32) and len(h5["record_id"]) == 66
         np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
         assert "merl_100hz" in h5.attrs["profile"]
+        # the weights that made these embeddings are named by their hash
+        from biomm.utils.checkpoint import sha256_file
+
+        assert h5.attrs["weights_sha256"] == sha256_file(model / "model.safetensors")
 
     out = _invoke(
         "ecg",

@@ -225,9 +225,14 @@ def test_odd_records_give_clear_errors_or_clean_output(tmp_path):
     nothing = ECG(
         signal=np.full((12, 500), np.nan, np.float32), fs=500.0, present=np.ones(12, bool)
     )
-    out = apply_profile(nothing, "hubert_ecg")
-    assert not out.present.any() and np.all(out.signal == 0)
-    assert out.notes["all_nan_leads"] == list(LEADS_12)
+    # no lead with a finite sample: an item failure (the patient's ECG is missing), never a
+    # silent all-zero "present" record
+    with pytest.raises(ECGReadError, match="no lead of the profile 'hubert_ecg' has a finite"):
+        apply_profile(nothing, "hubert_ecg")
+    one_lead = nothing.signal.copy()
+    one_lead[1] = 0.1
+    out = apply_profile(dataclasses.replace(nothing, signal=one_lead), "hubert_ecg")
+    assert out.present.sum() == 1 and len(out.notes["all_nan_leads"]) == 11
     tiny = make_ecg(500, 0.02)
     for name in PROFILES:
         assert np.isfinite(apply_profile(tiny, name).signal).all()

@@ -227,6 +227,9 @@ def test_read_ehr_table_formats_and_errors(tmp_path, train):
         ("patient_id,age\nP1,2\nP1,3\n", "duplicated patient id"),
         ("patient_id,age,age\nP1,2,3\n", "duplicated column name"),
         ("patient_id,age\n,2\n", "missing patient id on line"),
+        ("patient_id,age\n", "no data rows"),
+        ("patient_id,age,sex\nP1,50,F\nP2;61;M\nP3;70;F\n", "mixed delimiters"),
+        ("patient_id,age\nP1,5\x000\n", "NUL byte at offset 19"),
     ],
 )
 def test_read_ehr_table_errors(tmp_path, text, match):

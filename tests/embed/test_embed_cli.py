@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -73,6 +75,10 @@ def test_reports_and_ehr(demo, tmp_path):
     assert values.shape == (12, 8)
     assert (tmp_path / "e/preprocessor.json").is_file()
     assert (tmp_path / "e/encoder/model.safetensors").is_file()
+    from biomm.utils.checkpoint import sha256_file
+
+    config = json.loads((tmp_path / "e/encoder/config.json").read_text())
+    assert config["weights_sha256"] == sha256_file(tmp_path / "e/encoder/model.safetensors")
 
 
 def test_usage_errors(demo, tmp_path):

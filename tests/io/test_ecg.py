@@ -58,7 +58,7 @@ def test_wfdb_errors_name_the_file(tmp_path, signal):
         read_ecg(tmp_path / "rec")
     assert "rec" in str(err.value)
     (tmp_path / "bad.hea").write_text("bad twelve leads\n")
-    with pytest.raises(ECGReadError, match="unreadable WFDB"):
+    with pytest.raises(ECGReadError, match="sampling frequency 'leads' on the record line"):
         read_ecg(tmp_path / "bad.hea")
     with pytest.raises(ECGReadError, match="header"):
         read_ecg(tmp_path / "none.hea")

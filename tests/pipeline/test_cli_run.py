@@ -68,6 +68,7 @@ def test_clean_run_exits_0_and_dry_run_writes_nothing(pipeline, tmp_path):
         (["--scheduler", "dask"], "--scheduler"),
         (["--force", "nope"], "--force nope"),
         (["--cohort", "missing.csv"], "file not found"),
+        (["--pseudonymise"], "no pseudonymisation salt"),
     ],
 )
 def test_usage_errors_exit_2(pipeline, tmp_path, args, message):
@@ -81,7 +82,9 @@ def test_item_failures_exit_1_unless_allowed(pipeline, cohort, tmp_path):
     fundus = table["fundus"].dropna().iloc[0]
     (cohort / fundus).write_bytes(b"not a png")
     out = tmp_path / "run"
-    result = _invoke(pipeline, "--out", out, "--pseudonymise", "pepper")
+    salt_file = tmp_path / "salt.txt"
+    salt_file.write_text("pepper-and-salt\n")
+    result = _invoke(pipeline, "--out", out, "--salt-file", salt_file)
     assert result.exit_code == 1, result.output
     assert "1 item failure(s)" in result.output
     failures = (out / "failures.csv").read_text()

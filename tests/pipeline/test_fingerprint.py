@@ -45,3 +45,15 @@ def test_cohort_fingerprint_follows_manifest_schema_and_split(tiny_cohort, tmp_p
     assert cohort_fingerprint(manifest, None) != base
     manifest.write_text(manifest.read_text().replace("P0001", "P9999"))
     assert cohort_fingerprint(manifest, schema) != base
+
+
+def test_record_stems_find_their_files_through_the_folder_index(tmp_path):
+    from biomm.pipeline.fingerprint import file_entries
+
+    for name in ("r1.hea", "r1.dat", "r10.hea", "a.b.hea", "a.b.dat", "notes.txt"):
+        (tmp_path / name).write_text(name)
+    shown = [e[0] for e in file_entries([str(tmp_path / s) for s in ("r1", "a.b", "a", "r")])]
+    # r1 is not r10; a dotted stem and its prefix both find a.b.*; r finds nothing
+    assert shown == [
+        str(tmp_path / n) for n in ("r1.dat", "r1.hea", "a.b.dat", "a.b.hea", "a.b.dat", "a.b.hea")
+    ] + [str(tmp_path / "r")]

@@ -159,7 +159,7 @@ def test_missing_ecg_and_corrupt_slide_are_item_failures(project, tmp_path):
     slide_patient = table.dropna(subset=["slide"])["patient_id"].iloc[-1]
     os.remove(cohort / "ecg" / f"{ecg_patient}.dat")
     (cohort / "slides" / f"{slide_patient}.svs").write_bytes(b"not a slide" * 100)
-    summary = _run(yaml_path, run, pseudonymise="salt")
+    summary = _run(yaml_path, run, pseudonymise="salt-of-the-earth")
     statuses = _statuses(summary)
     assert statuses == dict.fromkeys(statuses, "ran"), summary.table()
     by_step = {s.step: s for s in summary.steps}

@@ -109,7 +109,9 @@ def test_killed_step_leaves_no_state_and_resumes(registry, tmp_path):
 
 def test_items_failures_are_counted_listed_and_pseudonymised(registry, tmp_path):
     pipeline = _pipeline(registry, {"a": {"uses": "toy", "with": {"bad_items": 2}}}, tmp_path)
-    summary = run_pipeline(pipeline, tmp_path / "run", echo=lambda line: None, pseudonymise="s")
+    summary = run_pipeline(
+        pipeline, tmp_path / "run", echo=lambda line: None, pseudonymise="sea-salt-1"
+    )
     assert summary.items_failed == 2
     assert summary.exit_code() == 1 and summary.exit_code(allow_failures=True) == 0
     failures = (tmp_path / "run/failures.csv").read_text()
@@ -168,3 +170,15 @@ def test_report_without_a_train_step_shows_the_pipeline(registry, tmp_path):
     html = Path(summary.steps[2].outputs["html"]).read_text()
     assert "Toy run" in html and "Pipeline steps" in html
     assert "this step cannot work" in html and "1 item failure(s)" in html
+
+
+def test_a_report_step_reruns_when_pseudonymisation_changes(registry, tmp_path):
+    from biomm.pipeline.runner import plan_pipeline
+
+    pipeline = _pipeline(registry, {"a": {"uses": "toy"}, "r": {"uses": "report"}}, tmp_path)
+    keys = {}
+    for salt in (None, "sea-salt-1", "sea-salt-2"):
+        plan = plan_pipeline(pipeline, tmp_path / "run", pseudonymise=salt)
+        keys[salt] = {row["step"]: row["key"] for row in plan}
+    assert keys[None]["a"] == keys["sea-salt-1"]["a"] == keys["sea-salt-2"]["a"]
+    assert len({keys[s]["r"] for s in keys}) == 3  # the report is redone with each setting

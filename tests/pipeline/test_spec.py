@@ -179,3 +179,100 @@ def test_unreadable_yaml_is_a_config_error(tmp_path):
     path.write_text("name: [unclosed\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_pipeline(path)
+
+
+# ---- strict YAML (bad-input corpus regressions) ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("name: a\nname: b\nsteps: {r: {uses: report}}\n", r"duplicated key 'name' on line 2"),
+        (
+            "name: a\nsteps:\n  r: {uses: report}\n  r: {uses: report}\n",
+            r"duplicated key 'r' on line 4 \(first on line 3\)",
+        ),
+        ("name: !!python/object/apply:os.system [ls]\nsteps: {}\n", r"tag '!!python/object"),
+        ("name: a\nsteps: &s {r: {uses: report, with: *s}}\n", "recursive alias"),
+        ("name: " + "[" * 500 + "]" * 500 + "\n", r"nested more than \d+ levels"),
+        ("name: a\nsteps:\n\tr: {uses: report}\n", "tab character"),
+    ],
+)
+def test_yaml_is_read_strictly(tmp_path, text, match):
+    path = write_text(tmp_path / "p.yaml", text)
+    with pytest.raises(ConfigError, match=match) as info:
+        load_pipeline(path)
+    assert str(path) in str(info.value)
+
+
+def test_alias_bomb_is_refused_before_it_is_expanded(tmp_path):
+    lines = ["a0: &a0 [x]"] + [
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)
+    ]
+    path = write_text(tmp_path / "p.yaml", "\n".join(lines) + "\nname: a\n")
+    with pytest.raises(ConfigError, match="aliases expand the document"):
+        load_pipeline(path)
+
+
+def test_merge_keys_and_shared_anchors_still_work(tmp_path):
+    text = (
+        "name: a\n"
+        "base: &base {uses: report}\n"
+        "steps:\n  r1: {<<: *base, description: one}\n  r2: {<<: *base, uses: report}\n"
+    )
+    from biomm.utils.config import load_yaml
+
+    data = load_yaml(text)
+    assert data["steps"]["r1"] == {"uses": "report", "description": "one"}
+    assert data["steps"]["r2"] == {"uses": "report"}  # an explicit key overrides a merged one
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"%PDF-1.7\n\xe2\xe3", "binary content: a PDF document"),
+        ("name: a".encode("utf-16-le"), r"NUL byte at offset 1 \(UTF-16"),
+        ("description: Über\n".encode("latin-1"), "not UTF-8 text: invalid byte 0xdc at byte 13"),
+        (b"\xff\xfe" + "name: a".encode("utf-16-le")[:-1], "ends inside a UTF-16 character"),
+    ],
+)
+def test_binary_and_undecodable_files_are_config_errors(tmp_path, data, match):
+    path = tmp_path / "p.yaml"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError, match=match):
+        load_pipeline(path)
+
+
+def test_utf16_with_byte_order_mark_is_read(tmp_path, tiny_cohort):
+    path = tmp_path / "p.yaml"
+    text = f"name: u\ncohort: {tiny_cohort / 'cohort.csv'}\nsteps: {{r: {{uses: report}}}}\n"
+    path.write_bytes(text.encode("utf-16"))
+    assert load_pipeline(path).name == "u"
+
+
+@pytest.mark.parametrize("text", ["", "# nothing yet\n", "{}\n"])
+def test_empty_pipeline_file(tmp_path, text):
+    path = write_text(tmp_path / "p.yaml", text)
+    with pytest.raises(PipelineConfigError, match="the pipeline file is empty"):
+        load_pipeline(path)
+
+
+def test_a_dependency_cycle_is_named(tmp_path):
+    data = {
+        "name": "c",
+        "steps": {
+            "a": {"uses": "report", "needs": ["c"]},
+            "b": {"uses": "report", "needs": ["a"]},
+            "c": {"uses": "report", "needs": ["b"]},
+        },
+    }
+    problems = _problems(write_yaml(tmp_path / "p.yaml", data))
+    assert problems["steps.a.needs"] == "dependency cycle a → c → b → a"
+    data["steps"]["c"]["needs"] = []  # no cycle: only the order is wrong
+    problems = _problems(write_yaml(tmp_path / "p.yaml", data))
+    assert "comes later" in problems["steps.a.needs"]
+
+
+def write_text(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path

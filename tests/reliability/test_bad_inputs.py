@@ -89,21 +89,20 @@ def _run_reader(reader: str, names: list[str]) -> dict[str, dict[str, Any]]:
     return results
 
 
-@pytest.fixture(scope="module")
-def outcomes() -> dict[tuple[str, str], dict[str, Any]]:
-    by_reader: dict[str, list[str]] = {}
-    for entry in CASES:
-        by_reader.setdefault(entry["reader"], []).append(entry["case"])
-    found = {}
-    for reader, names in by_reader.items():
-        for name, result in _run_reader(reader, names).items():
-            found[(reader, name)] = result
-    return found
+_OUTCOMES: dict[str, dict[str, dict[str, Any]]] = {}
+
+
+def _outcome(reader: str, case: str) -> dict[str, Any]:
+    """The outcome of one case; all cases of its reader run together on first use."""
+    if reader not in _OUTCOMES:
+        names = [e["case"] for e in CASES if e["reader"] == reader]
+        _OUTCOMES[reader] = _run_reader(reader, names)
+    return _OUTCOMES[reader][case]
 
 
 @pytest.mark.parametrize("entry", CASES, ids=[f"{e['reader']}/{e['case']}" for e in CASES])
-def test_bad_input_gets_its_error(entry: dict[str, Any], outcomes: dict) -> None:
-    result = outcomes[(entry["reader"], entry["case"])]
+def test_bad_input_gets_its_error(entry: dict[str, Any]) -> None:
+    result = _outcome(entry["reader"], entry["case"])
     assert result["outcome"] == "raised", (
         f"{entry['path']}: expected {entry['error']}, but the reader {result['outcome']}"
         f" {result.get('message', '')}"
@@ -115,8 +114,10 @@ def test_bad_input_gets_its_error(entry: dict[str, Any], outcomes: dict) -> None
     assert "BiommError" in classes, classes
     name = Path(entry["path"]).name
     assert name in result["message"], f"message does not name {name}: {result['message']}"
-    assert re.search(entry["reason"], result["message"], re.IGNORECASE), (
-        f"{entry['path']}: message {result['message']!r} does not match {entry['reason']!r}"
+    # the reason is matched without the path, so a case's folder name cannot match it
+    reason = result.get("reason") or result["message"].replace(str(HERE), "")
+    assert re.search(entry["reason"], reason, re.IGNORECASE), (
+        f"{entry['path']}: reason {reason!r} does not match {entry['reason']!r}"
     )
     assert result["seconds"] < CASE_SECONDS
 

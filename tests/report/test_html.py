@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import re
 from html.parser import HTMLParser
 
@@ -175,10 +176,10 @@ def test_show_ids_and_pseudonymised_ids(tmp_path):
     pseudo = build_report(
         sections(), tmp_path / "pseudo", pseudonymise_ids=salt, dpi=40
     ).read_text()
-    digest = hashlib.sha256(f"{salt}\0MRN-884213".encode()).hexdigest()[:12]
-    assert "MRN-884213" not in pseudo and f"id-{digest}" in pseudo
+    digest = hmac.new(salt.encode(), b"MRN-884213", hashlib.sha256).hexdigest()[:16]
+    assert "MRN-884213" not in pseudo and f"id-{digest}" in pseudo  # keyed HMAC-SHA256
     assert IdLabeller(salt=salt)("MRN-884213") == f"id-{digest}"  # stable with the same salt
-    assert IdLabeller(salt="x")("MRN-884213") != f"id-{digest}"
+    assert IdLabeller(salt="another-salt")("MRN-884213") != f"id-{digest}"
 
 
 def test_figure_texts_are_scrubbed_when_ids_are_drawn():
@@ -215,6 +216,8 @@ def test_bad_sections_raise_input_errors(tmp_path):
         build_report([Section("A", tables={"x": [1, 2]})], tmp_path)
     with pytest.raises(InputError, match="salt"):
         IdLabeller(salt="")
+    with pytest.raises(InputError, match="too short"):
+        IdLabeller(salt="x")
 
 
 def test_sensitive_column_names():

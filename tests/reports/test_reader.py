@@ -143,8 +143,12 @@ def test_file_reference_rule_matches_the_cohort():
         assert looks_like_report_file(value) == cohort.is_report_file(value), value
 
 
-_TEXT = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r\ufeff"),
+_TEXT = st.text(  # text as reports hold it: control characters other than tab/newline are
+    # refused as binary when there are many (tested in test_pathological.py)
+    alphabet=st.one_of(
+        st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufeff"),
+        st.sampled_from("\t\n"),
+    ),
     min_size=1,
     max_size=200,
 ).filter(lambda t: not t.startswith(("%PDF", "GIF8", "II*", "MM", "{\\rtf", "PK")))
@@ -155,3 +159,40 @@ _TEXT = st.text(
 def test_unicode_round_trip(text, encoding):
     decoded, _ = decode_report_bytes(text.encode(encoding))
     assert decoded == text
+
+
+# ---- bad-input corpus regressions ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"\x1f\x8b\x08\x00\x00\x00\x00\x00", "gzip-compressed data"),
+        (b"BZh91AY&SY" + b"\x01" * 8, "bzip2-compressed data"),
+        ("Findings: Dr. Mü".encode()[:-1], "ends inside a UTF-8 character at byte 15"),
+        (b"\xff\xfeFindings: no effusion.\n", "byte-order mark says UTF-16 but the rest is"),
+        ("No effusion.".encode("utf-16")[:-1], "truncated data"),
+        ("".join(f"\x1b[0m{c}" for c in "Lungs are clear.").encode(), "control characters"),
+    ],
+)
+def test_more_bad_report_bytes(tmp_path, data, match):
+    path = tmp_path / "r.txt"
+    path.write_bytes(data)
+    with pytest.raises(ReportReadError, match=match) as info:
+        read_report(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        ("Befund: normal. Gruß".encode("cp1252"), "Befund: normal. Gruß"),  # ends in ß (0xdf)
+        ("Résumé: normal, évalué".encode("cp1252"), "Résumé: normal, évalué"),  # ends in é
+        (b"Lungs are clear.\x0c\nPage 2\x1a", "Lungs are clear.\x0c\nPage 2\x1a"),  # FF, Ctrl-Z
+        ("Ödem".encode("utf-16"), "Ödem"),
+    ],
+)
+def test_plausible_text_is_still_read(tmp_path, data, text):
+    path = tmp_path / "r.txt"
+    path.write_bytes(data)
+    assert read_report(path).text == text

@@ -46,7 +46,7 @@ def test_densenet_loads_monai_and_torchvision_layouts(tmp_path):
     tv_file = tmp_path / "tv.safetensors"
     save_file(tv_state, str(tv_file))
     for path in (monai_file, tv_file):
-        encoder = build_encoder("monai_densenet121", weights=str(path), size=32)
+        encoder = build_encoder("monai_densenet121", weights=str(path), size=32, trust_pickle=True)
         with torch.inference_mode():
             torch.testing.assert_close(encoder(x), features)
         assert len(encoder.describe()["weights_sha256"]) == 64
@@ -59,7 +59,9 @@ def test_monai_resnet_weights_depth_and_arguments(tmp_path):
     source = resnet34(spatial_dims=2, n_input_channels=3, num_classes=3, conv1_t_stride=2).eval()
     path = tmp_path / "r34.pt"
     torch.save({"state_dict": {f"module.{k}": v for k, v in source.state_dict().items()}}, path)
-    encoder = build_encoder("monai_resnet", depth=34, weights=str(path), conv1_t_stride=2)
+    encoder = build_encoder(
+        "monai_resnet", depth=34, weights=str(path), conv1_t_stride=2, trust_pickle=True
+    )
     assert encoder.name == "monai_resnet34" and encoder.embed_dim == 512
     assert encoder.describe()["monai_kwargs"] == {"conv1_t_stride": 2}
     x = torch.randn(1, 3, 32, 32)
@@ -67,7 +69,7 @@ def test_monai_resnet_weights_depth_and_arguments(tmp_path):
     with torch.inference_mode():
         torch.testing.assert_close(encoder(x), source(x))
     with pytest.raises(InputError, match="do not fit monai_resnet18"):
-        build_encoder("monai_resnet", depth=18, weights=str(path))
+        build_encoder("monai_resnet", depth=18, weights=str(path), trust_pickle=True)
     with pytest.raises(InputError, match="depth must be one of"):
         build_encoder("monai_resnet", depth=19)
     with pytest.raises(InputError, match=r"sets .*num_classes"):

@@ -111,6 +111,9 @@ def test_train_cli_two_tasks_metrics_per_pattern(tmp_path, fusion):
         assert before["label"].iloc[0] == pytest.approx(row["label"], abs=1e-6)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["counts"]["train"] > summary["counts"]["test"] > 0
+    from biomm.utils.checkpoint import sha256_file
+
+    assert summary["model_weights_sha256"] == sha256_file(run / "model" / "model.safetensors")
 
 
 def test_train_cli_config_errors(tmp_path):

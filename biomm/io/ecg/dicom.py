@@ -230,7 +230,10 @@ def _decode_group(item: Any, little_endian: bool, path: Path) -> tuple[np.ndarra
         if key not in item
     ]
     if missing:
-        raise ECGReadError(f"multiplex group lacks {', '.join(missing)}", path=path)
+        raise ECGReadError(
+            f"multiplex group lacks {', '.join(missing)} (a truncated or incomplete file?)",
+            path=path,
+        )
     n_channels = int(item.NumberOfWaveformChannels)
     n_samples = int(item.NumberOfWaveformSamples)
     bits = int(item.WaveformBitsAllocated)

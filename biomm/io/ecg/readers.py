@@ -175,6 +175,88 @@ _WFDB_PACKING = {
 }
 
 
+#: Every WFDB storage format code (signal(5)); 0 is a null signal.
+_WFDB_FORMATS = frozenset(
+    {"0", "8", "16", "24", "32", "61", "80", "160", "212", "310", "311", "508", "516", "524"}
+)
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _leading_number(field: str) -> float | None:
+    """The number a WFDB header field starts with (``500/250(0)`` → 500), or None."""
+    match = _NUMBER.match(field)
+    return float(match.group(0)) if match else None
+
+
+def _check_header_fields(lines: list[list[str]], hea: Path, where: Path) -> None:
+    """Check the fields wfdb would silently default: sampling frequency, formats, gains.
+
+    The wfdb package reads an unparseable sampling frequency as 250 Hz and an ADC gain of 0
+    as 200 adu/mV, and fails with a bare ``KeyError`` on an unknown storage format; these
+    checks name the field instead.
+    """
+    record = lines[0]
+    if len(record) >= 3:
+        fs = _leading_number(record[2])
+        if fs is None or not np.isfinite(fs) or fs <= 0:
+            raise ECGReadError(
+                f"sampling frequency {record[2]!r} on the record line of {hea.name} is not a "
+                "positive number",
+                path=where,
+            )
+    if "/" in record[0]:  # multi-segment: segment lines, checked when each segment is read
+        return
+    try:
+        n_sig = int(record[1]) if len(record) >= 2 else 0
+    except ValueError:
+        raise ECGReadError(
+            f"number of signals {record[1]!r} on the record line of {hea.name} is not an integer",
+            path=where,
+        ) from None
+    if len(lines) - 1 != n_sig:
+        raise ECGReadError(
+            f"the record line of {hea.name} declares {n_sig} signals, the header has "
+            f"{len(lines) - 1} signal lines",
+            path=where,
+        )
+    for k, fields in enumerate(lines[1:], start=1):
+        name = fields[8] if len(fields) > 8 else f"signal {k}"
+        fmt = re.match(r"\d*", fields[1]).group(0) if len(fields) > 1 else ""
+        if fmt not in _WFDB_FORMATS:
+            raise ECGReadError(
+                f"{name}: WFDB storage format {fields[1] if len(fields) > 1 else '(none)'!r} is "
+                f"not a known format (known: {', '.join(sorted(_WFDB_FORMATS, key=int))})",
+                path=where,
+            )
+        if len(fields) > 2:
+            gain = _leading_number(fields[2])
+            if gain is None or not np.isfinite(gain):
+                raise ECGReadError(f"{name}: ADC gain {fields[2]!r} is not a number", path=where)
+            if gain == 0:
+                raise ECGReadError(
+                    f"{name}: ADC gain 0 marks an uncalibrated signal: its amplitude in mV is "
+                    "unknown",
+                    path=where,
+                )
+
+
+def _plausible_length(lines: list[list[str]], stem: Path) -> bool:
+    """False when the header declares far more samples than its signal files can hold.
+
+    A cheap guard before ``wfdb.rdrecord``, which sizes its buffers from the header: no WFDB
+    format stores more than 4 samples in 3 bytes.
+    """
+    record = lines[0]
+    if len(record) < 4 or not record[3].isdigit():
+        return True
+    files = {fields[0] for fields in lines[1:] if fields and fields[0] != "~"}
+    on_disk = 0
+    for name in files:
+        file = stem.parent / name
+        on_disk += file.stat().st_size if file.is_file() else 0
+    return int(record[3]) * max(1, len(lines) - 1) <= 2 * on_disk + 1024
+
+
 @dataclass
 class _Segment:
     """One single-segment WFDB record, in mV."""
@@ -284,7 +366,10 @@ def _read_wfdb_segment(stem: Path, where: Path, on_truncated: str) -> _Segment:
     if not hea.is_file():
         raise ECGReadError(f"WFDB header not found: {hea.name}", path=where)
     lines = _header_lines(hea, where)
-    record = _rdrecord_if_complete(stem)  # the fast path: one header parse, complete data
+    _check_header_fields(lines, hea, where)
+    record = None
+    if _plausible_length(lines, stem):  # the fast path: one header parse, complete data
+        record = _rdrecord_if_complete(stem)
     truncated = None
     if record is None:  # diagnose: malformed header, missing or truncated signal file
         record, truncated = _rdrecord_checked(stem, where, on_truncated)
@@ -450,7 +535,9 @@ def _read_wfdb(
     hea = stem.with_name(stem.name + ".hea")
     if not hea.is_file():
         raise ECGReadError("WFDB header (.hea) not found", path=path)
-    record_line = _header_lines(hea, path)[0]
+    lines = _header_lines(hea, path)
+    _check_header_fields(lines, hea, path)
+    record_line = lines[0]
     info: dict[str, Any] = {}
     if "/" in record_line[0]:
         seg, info = _read_multi_segment(stem, path, on_truncated, len(record_line) >= 3)
@@ -495,10 +582,13 @@ def _read_muse(path: Path, **_: Any) -> ECG:
     chosen = chosen or (waveforms[0] if waveforms else None)
     if chosen is None:
         raise ECGReadError("MUSE file has no <Waveform>", path=path)
+    rate = _text(chosen, "SampleBase")
     try:
-        fs = float(_text(chosen, "SampleBase") or "nan")
+        fs = float(rate or "nan")
     except ValueError:
-        fs = float("nan")
+        raise ECGReadError(
+            f"<SampleBase> {rate!r} is not a sampling rate in Hz", path=path
+        ) from None
     channels: dict[str, np.ndarray] = {}
     for lead in chosen.findall("LeadData"):
         name = _text(lead, "LeadID")
@@ -511,6 +601,8 @@ def _read_muse(path: Path, **_: Any) -> ECG:
         except (ValueError, TypeError) as exc:
             raise ECGReadError(f"lead {name}: undecodable waveform ({exc})", path=path) from None
         unit = _text(lead, "LeadAmplitudeUnits") or "MICROVOLTS"
+        if name in channels:
+            raise ECGReadError(f"lead {name} is given twice (two <LeadData>)", path=path)
         channels[name] = raw.astype(np.float32) * per_bit * _unit_factor(unit, path)
     meta: dict[str, Any] = {"format": "muse"}
     demographics = root.find("PatientDemographics")
@@ -536,6 +628,38 @@ def _require_fs(fs: float | None, path: Path) -> float:
     return float(fs)
 
 
+def _check_npy_header(fh: Any, size: int, path: Path, what: str = "") -> None:
+    """Refuse a ``.npy`` whose header declares more data than the file holds (before loading).
+
+    NumPy would allocate the declared size first, so a corrupt header could ask for terabytes.
+    """
+    try:
+        version = np.lib.format.read_magic(fh)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read_header(fh)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ECGReadError(f"unreadable NumPy file: bad {what}header ({exc})", path=path) from None
+    if dtype.hasobject:
+        raise ECGReadError(
+            f"unreadable NumPy file: the {what}array holds Python objects (pickled data), "
+            "which biomm never loads",
+            path=path,
+        )
+    needed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    available = size - fh.tell()
+    if needed > available:
+        raise ECGReadError(
+            f"unreadable NumPy file: the {what}array is truncated: its header declares shape "
+            f"{tuple(shape)} of "
+            f"{dtype} ({needed:,} bytes), the file holds {max(available, 0):,}",
+            path=path,
+        )
+
+
 def _read_numpy(
     path: Path, *, fs: float | None, leads: Sequence[str] | None, units: str, **_: Any
 ) -> ECG:
@@ -543,6 +667,9 @@ def _read_numpy(
         magic = fh.read(6)
     if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
         raise ECGReadError("not a NumPy .npy/.npz file (wrong or missing header)", path=path)
+    if magic == b"\x93NUMPY":
+        with open(path, "rb") as fh:
+            _check_npy_header(fh, path.stat().st_size, path)
     try:
         loaded = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -553,6 +680,9 @@ def _read_numpy(
                 raise ECGReadError(
                     f"an .npz ECG needs a 'signal' array (has {loaded.files})", path=path
                 )
+            member = next(n for n in loaded.zip.namelist() if Path(n).stem == "signal")
+            with loaded.zip.open(member) as fh:
+                _check_npy_header(fh, loaded.zip.getinfo(member).file_size, path, "'signal' ")
             array = loaded["signal"]
             fs = float(loaded["fs"]) if "fs" in loaded else fs
             if "leads" in loaded and leads is None:

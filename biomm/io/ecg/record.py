@@ -71,8 +71,8 @@ class ECG:
         """Build from named leads (any spelling); unknown names are kept in ``meta``.
 
         Raises:
-            ECGReadError: On no usable lead, unequal lengths, a non-positive rate, or a
-                lead given twice.
+            ECGReadError: On no usable lead, unequal lengths, a non-positive rate, a lead
+                given twice, or infinite samples (NaN marks a missing sample; inf is an error).
         """
         where = path or "<memory>"
         if not fs or fs <= 0 or not np.isfinite(fs):
@@ -86,7 +86,15 @@ class ECG:
                 continue
             if name in named:
                 raise ECGReadError(f"lead {name} is given twice ({raw!r})", path=where)
-            named[name] = np.asarray(values, dtype=np.float32).ravel()
+            array = np.asarray(values, dtype=np.float32).ravel()
+            infinite = int(np.isinf(array).sum())
+            if infinite:
+                raise ECGReadError(
+                    f"lead {name} has {infinite} infinite (non-finite) samples; missing samples "
+                    "should be NaN",
+                    path=where,
+                )
+            named[name] = array
         if not named:
             raise ECGReadError(f"no recognisable ECG lead among {list(leads)[:12]}", path=where)
         lengths = {len(v) for v in named.values()}

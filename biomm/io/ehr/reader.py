@@ -48,8 +48,9 @@ def read_ehr_table(
         types: Optional ``column → kind`` entries (see :mod:`biomm.io.ehr.types`).
 
     Raises:
-        TableError: Naming the file: unreadable table, duplicated column names, no id column,
-            missing or duplicated ids, or an unknown type.
+        TableError: Naming the file: unreadable table (binary, compressed, not UTF-8,
+            malformed; see :func:`biomm.cohort.tables.read_table`), no data row, duplicated
+            column names, no id column, missing or duplicated ids, or an unknown type.
 
     Examples:
         >>> import tempfile, pathlib
@@ -67,6 +68,8 @@ def read_ehr_table(
     except ManifestError as exc:
         raise TableError(exc.reason, path=path) from None
     lines = raw.attrs.get(LINE_NUMBERS)
+    if raw.empty:
+        raise TableError("the table has no data rows (a header only?)", path=path)
     if id_column not in raw.columns:
         raise TableError(
             f"no patient id column {id_column!r}; the columns are {list(raw.columns)}", path=path

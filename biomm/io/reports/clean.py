@@ -67,7 +67,8 @@ _AMBIGUOUS = frozenset({"etc", "al", "no"})
 _SENTINEL = "\ue000{}\ue001"
 _SENTINEL_RE = re.compile("\ue000(\\d+)\ue001")
 _LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[a-zA-Z][.)]|[-*•‣●▪])\s+")
-_LIST_MARKER_ONLY = re.compile(r"^\s*(?:\d{1,2}|[a-zA-Z]|[ivxIVX]{1,4})[.)]$")
+#: Matched with ``pos``/``endpos`` (anchored at ``pos`` by ``match``; ``$`` at ``endpos``).
+_LIST_MARKER_ONLY = re.compile(r"\s*(?:\d{1,2}|[a-zA-Z]|[ivxIVX]{1,4})[.)]$")
 _BOUNDARY = re.compile(r"[.!?]+[\"')\]]*(?=\s)")
 
 
@@ -176,9 +177,11 @@ def sentence_spans(
             or line.rstrip().endswith((".", "!", "?", ":", ";"))
         ):
             cuts.add(end)
+        last_cut = 0  # the latest cut inside this line, relative to its start
         for match in _BOUNDARY.finditer(line):
-            if _breaks(line, match.start(), cuts, offset):
+            if _breaks(line, match.start(), last_cut):
                 cuts.add(offset + match.end())
+                last_cut = match.end()
         offset = end + 1
     spans = []
     bounds = sorted(cuts)
@@ -191,13 +194,18 @@ def sentence_spans(
     return spans
 
 
-def _breaks(line: str, dot: int, cuts: set[int], offset: int) -> bool:
-    """Whether the punctuation at ``line[dot]`` ends a sentence."""
+def _breaks(line: str, dot: int, last_cut: int) -> bool:
+    """Whether the punctuation at ``line[dot]`` ends a sentence (``last_cut``: the latest cut).
+
+    Work is proportional to the word before ``dot`` (not to the line): a report written as one
+    long line of many sentences stays linear.
+    """
     if line[dot] != ".":
         return True
-    before = line[:dot]
-    word = re.search(r"(\S+)$", before)
-    token = word.group(1) if word else ""
+    start = dot
+    while start > 0 and not line[start - 1].isspace():
+        start -= 1
+    token = line[start:dot]
     bare = token.lstrip("([\"'").lower()
     if bare in _ABBREVIATIONS:
         return False
@@ -206,8 +214,7 @@ def _breaks(line: str, dot: int, cuts: set[int], offset: int) -> bool:
         return not (following.isdigit() if bare == "no" else following.islower())
     if re.fullmatch(r"[A-Z]", token):  # an initial: J. Smith
         return False
-    last_cut = max((c - offset for c in cuts if offset <= c <= offset + dot), default=0)
-    return not _LIST_MARKER_ONLY.match(line[last_cut : dot + 1])
+    return not _LIST_MARKER_ONLY.match(line, last_cut, dot + 1)  # no slice of the line
 
 
 def split_sentences(text: str, placeholders: Sequence[str] = PLACEHOLDER_PATTERNS) -> list[str]:
@@ -217,7 +224,19 @@ def split_sentences(text: str, placeholders: Sequence[str] = PLACEHOLDER_PATTERN
         >>> split_sentences("FINDINGS:\\nThe lungs are\\nclear. No effusion.\\n- Heart normal")
         ['FINDINGS:', 'The lungs are clear.', 'No effusion.', '- Heart normal']
     """
-    return [
-        re.sub(r"\s*\n\s*", " ", text[start:end])
-        for start, end in sentence_spans(text, placeholders)
-    ]
+    return [_join_lines(text[start:end]) for start, end in sentence_spans(text, placeholders)]
+
+
+def _join_lines(piece: str) -> str:
+    """Each run of blanks holding a line break becomes one space, in linear time.
+
+    (``re.sub(r"\\s*\\n\\s*", " ", ...)`` is quadratic on a long run of spaces without one.)
+
+    Examples:
+        >>> _join_lines("lungs are  \\n \\n  clear\\nnow")
+        'lungs are clear now'
+    """
+    if "\n" not in piece:
+        return piece
+    collapsed = re.sub(r"\n\s*", "\n", piece)  # a match can only start at a line break
+    return " ".join(line.rstrip() for line in collapsed.split("\n"))

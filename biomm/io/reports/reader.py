@@ -10,11 +10,16 @@ Decoding, in order:
    byte is defined in cp1252, the file holds no well-formed UTF-8 multi-byte sequence (that
    would be a file mixing encodings) and the result looks like text (no control characters,
    at most 30 % non-ASCII characters). Anything else raises :class:`ReportReadError` naming
-   the file and the byte offset where UTF-8 decoding failed.
+   the file and the byte offset where UTF-8 decoding failed. A file that ends inside a UTF-8
+   character (cut off; the last byte ``0xC2``/``0xC3`` is the first half of a Latin-1 letter
+   such as ``ü``) is refused as truncated rather than read as cp1252 ``Ã``.
 
 Rejected outright, with the reason: NUL bytes (binary, or UTF-16 without a byte-order mark),
-known binary signatures (PDF, ZIP/DOCX, OLE2/DOC, PNG, JPEG, GIF, TIFF, DICOM), RTF (convert
-to plain text first), files larger than ``max_bytes`` (1 MiB by default; reports are a few
+known binary signatures (PDF, ZIP/DOCX, OLE2/DOC, PNG, JPEG, GIF, TIFF, DICOM, gzip/bzip2/xz/
+zstd-compressed data, ...; see :data:`biomm.utils.config.BINARY_SIGNATURES`), RTF (convert
+to plain text first), a UTF-16 byte-order mark in front of 8-bit ASCII text, text with more
+than a few control characters (over 8 and over 1 %: binary data, terminal captures), files
+larger than ``max_bytes`` (1 MiB by default; reports are a few
 KB) and **empty or whitespace-only reports**: a manifest that names a report promises text,
 so an empty one is an error the cohort run records. A *missing* report (an empty manifest
 cell) is not an error: :func:`reports_from_column` gives ``None`` for it.
@@ -43,6 +48,7 @@ from typing import Any, Literal
 
 from biomm.errors import ReportReadError
 from biomm.io.reports.sections import split_sections
+from biomm.utils.config import binary_content
 
 #: File name endings read as plain-text reports.
 REPORT_SUFFIXES = (".txt", ".md", ".text")
@@ -66,20 +72,14 @@ _BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
-_SIGNATURES = (
-    (b"%PDF", "a PDF document"),
-    (b"PK\x03\x04", "a ZIP archive (DOCX/ODT are ZIP files)"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an OLE2 document (.doc)"),
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"),
-    (b"II*\x00", "a TIFF image"),
-    (b"MM\x00*", "a TIFF image"),
-    (b"{\\rtf", "RTF (convert it to plain text first)"),
-)
+_RTF = b"{\\rtf"
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _MAX_NON_ASCII = 0.3
+#: Control characters tolerated in a report (a stray form feed or Ctrl-Z), beyond 1 %.
+_MAX_CONTROL = 8
+#: UTF-8 lead bytes of Latin-1 letters (Ã, Â in cp1252): as the last byte, a cut character.
+_CUT_LEAD_BYTES = (0xC2, 0xC3)
 
 
 @dataclass(frozen=True)
@@ -122,18 +122,29 @@ def looks_like_report_file(value: str) -> bool:
 
 
 def _binary_reason(data: bytes) -> str | None:
-    for magic, what in _SIGNATURES:
-        if data.startswith(magic):
-            return f"binary content: {what}"
-    if data[128:132] == b"DICM":
-        return "binary content: a DICOM file"
-    nul = data.find(b"\x00")
-    if nul >= 0:
+    if data.startswith(_RTF):
+        return "binary content: RTF (convert it to plain text first)"
+    reason = binary_content(data)  # PDF, ZIP/DOCX, OLE2/DOC, images, DICOM, compressed, NUL
+    if reason is not None and "NUL byte" in reason:
+        nul = data.find(b"\x00")
         return (
             f"binary content: NUL byte at offset {nul} (UTF-16 without a byte-order mark? "
             "pass encoding='utf-16-le')"
         )
-    return None
+    return reason
+
+
+def _control_reason(text: str) -> str | None:
+    """Refuse text with more than a few control characters (binary data, terminal captures)."""
+    found = _CONTROL.findall(text)
+    if len(found) <= max(_MAX_CONTROL, len(text) // 100):
+        return None
+    first = _CONTROL.search(text)
+    assert first is not None
+    return (
+        f"binary content: {len(found)} control characters (first U+{ord(first.group()):04X} at "
+        f"character {first.start()}); not plain text"
+    )
 
 
 def _looks_like_text(text: str) -> bool:
@@ -167,29 +178,52 @@ def decode_report_bytes(
         ...
         biomm.errors.ReportReadError: r.txt: binary content: a PDF document
     """
+    text, used = _decode(data, source, encoding)
+    reason = _control_reason(text)
+    if reason:
+        raise ReportReadError(reason, path=source)
+    return _normalise(text), used
+
+
+def _decode(data: bytes, source: Any, encoding: str | None) -> tuple[str, str]:
     if encoding is not None:
         try:
             codecs.lookup(encoding)
         except LookupError:
             raise ReportReadError(f"unknown encoding {encoding!r}", path=source) from None
-        return _normalise(_strict(data, encoding, source)), encoding
+        return _strict(data, encoding, source), encoding
     for bom, codec in _BOMS:
         if data.startswith(bom):
-            return _normalise(_strict(data, codec, source)), codec
+            body = data[len(bom) :]
+            if codec == "utf-16" and body and b"\x00" not in body and body.isascii():
+                raise ReportReadError(
+                    "the byte-order mark says UTF-16 but the rest is 8-bit ASCII text (no NUL "
+                    "byte): a stray byte-order mark? Remove it or pass encoding=",
+                    path=source,
+                )
+            return _strict(data, codec, source), codec
     reason = _binary_reason(data)
     if reason:
         raise ReportReadError(reason, path=source)
     try:
-        return _normalise(data.decode("utf-8")), "utf-8"
+        return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as exc:
         utf8_error = exc
-    if not _UTF8_MULTIBYTE.search(data):
+    at_end = utf8_error.reason == "unexpected end of data"
+    cut = at_end and data[utf8_error.start] in _CUT_LEAD_BYTES
+    if not cut and not _UTF8_MULTIBYTE.search(data):
         try:
             text = data.decode("cp1252")
         except UnicodeDecodeError:
             text = None
         if text is not None and _looks_like_text(text):
-            return _normalise(text), "cp1252"
+            return text, "cp1252"
+    if at_end:
+        raise ReportReadError(
+            f"not decodable as text: the file ends inside a UTF-8 character at byte "
+            f"{utf8_error.start} (0x{data[utf8_error.start]:02x}): truncated?",
+            path=source,
+        )
     raise ReportReadError(
         f"not decodable as text: invalid UTF-8 at byte {utf8_error.start} "
         f"(0x{data[utf8_error.start]:02x}) and not plausible cp1252 text either; "
@@ -202,8 +236,13 @@ def _strict(data: bytes, codec: str, source: Any) -> str:
     try:
         text = data.decode(codec)
     except UnicodeDecodeError as exc:
+        what = (
+            "truncated data (the file ends inside a character)"
+            if (exc.reason in ("truncated data", "unexpected end of data"))
+            else exc.reason
+        )
         raise ReportReadError(
-            f"not valid {codec} text: {exc.reason} at byte {exc.start}", path=source
+            f"not valid {codec} text: {what} at byte {exc.start}", path=source
         ) from None
     if "\x00" in text:
         raise ReportReadError(

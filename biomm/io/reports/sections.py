@@ -115,8 +115,10 @@ def _compile(items: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[Any, Any, 
                 )
             lookup[key] = name
     alternatives = "|".join(_spelling_pattern(s) for s in sorted(lookup, key=len, reverse=True))
+    # every run of blanks before the name is matched by exactly one quantifier: adjacent
+    # `[ \t]*` around an empty optional mark would backtrack polynomially on a long blank run
     line = re.compile(
-        rf"^[ \t]*(?:\#{{1,6}}[ \t]*)?{_MARK}[ \t]*{_NUMBER}{_MARK}"
+        rf"^[ \t]*(?:\#{{1,6}}[ \t]*)?(?:(?:\*\*|__)[ \t]*)?{_NUMBER}{_MARK}"
         rf"(?P<name>{alternatives})(?![A-Za-z0-9(])[ \t]*{_MARK}[ \t]*{_SEPARATOR}[ \t]*{_MARK}"
         r"[ \t]*(?P<rest>.*)$",
         re.IGNORECASE,
@@ -191,15 +193,12 @@ def load_headers(
         >>> load_headers(p)["impression"][-1]
         'assessment'
     """
-    import yaml
+    from biomm.utils.config import read_yaml_file
 
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("header file not found", path=path) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"invalid YAML: {exc}", path=path) from None
+    if not path.exists():
+        raise ConfigError("header file not found", path=path)
+    data = read_yaml_file(path)  # strict: duplicated keys, tags, alias bombs are refused
     if not isinstance(data, dict) or not all(isinstance(v, (list, str)) for v in data.values()):
         raise ConfigError("expected a mapping: section name → list of header spellings", path=path)
     user = {str(k): [v] if isinstance(v, str) else [str(s) for s in v] for k, v in data.items()}

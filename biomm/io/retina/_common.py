@@ -9,6 +9,8 @@ Examples:
 
 from __future__ import annotations
 
+import errno
+import os
 from os import PathLike
 from pathlib import Path
 
@@ -47,7 +49,8 @@ def check_file(path: str | PathLike[str]) -> tuple[Path, bytes]:
     """Check that ``path`` is a non-empty file; return it and its first 132 bytes.
 
     Raises:
-        ImageReadError: When the file is missing, a folder, unreadable or empty.
+        ImageReadError: When the file is missing (or a broken or looping symbolic link), a
+            folder, unreadable or empty.
 
     Examples:
         >>> check_file("no/such/file.png")
@@ -57,6 +60,15 @@ def check_file(path: str | PathLike[str]) -> tuple[Path, bytes]:
     """
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():
+            try:
+                path.stat()
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise ImageReadError("symbolic link loop", path=path) from None
+            raise ImageReadError(
+                f"broken symbolic link (to {os.readlink(path)}, which does not exist)", path=path
+            )
         raise ImageReadError("file not found", path=path)
     if not path.is_file():
         raise ImageReadError("not a file (a folder or a device)", path=path)

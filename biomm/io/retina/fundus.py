@@ -157,6 +157,12 @@ def to_rgb_uint8(array: np.ndarray, path: Path, *, source: str = "") -> tuple[np
         meta["scaled_from"] = "uint16"
     elif array.dtype == np.bool_:
         data = array.astype(np.uint8) * 255
+    elif array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).sum())
+        raise ImageReadError(
+            f"image holds {bad:,} NaN or infinite (non-finite) pixel values {source}".rstrip(),
+            path=path,
+        )
     elif array.dtype.kind == "f" and np.isfinite(array).all() and array.min() >= 0:
         if array.max() > 1.0:
             raise ImageReadError(

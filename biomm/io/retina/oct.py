@@ -326,7 +326,42 @@ def _check_array(array: np.ndarray, path: Path) -> None:
         raise ImageReadError(f"array of type {array.dtype} is not an image volume", path=path)
 
 
+def _npy_header(handle: Any, path: Path, what: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a ``.npy`` header (the handle is left at the start of the data)."""
+    try:
+        version = np.lib.format.read_magic(handle)
+        read_header = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read_header(handle)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ImageReadError(
+            f"cannot read the {what}: its header is corrupt ({exc})", path=path
+        ) from None
+    return tuple(int(n) for n in shape), dtype
+
+
 def _read_npy(path: Path, max_voxels: int) -> tuple[np.ndarray, Spacing, dict[str, Any]]:
+    with open(path, "rb") as handle:
+        shape, dtype = _npy_header(handle, path, ".npy file")
+        data_start = handle.tell()
+    if dtype.hasobject:
+        raise ImageReadError(
+            "cannot read the .npy file: it holds Python objects (pickled data), which biomm "
+            "never loads",
+            path=path,
+        )
+    _check_voxels(shape, path, max_voxels)  # from the header, before anything is mapped
+    needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    available = path.stat().st_size - data_start
+    if needed > available:
+        raise ImageReadError(
+            f"cannot read the .npy file: it is truncated (its header declares shape {shape} of "
+            f"{dtype}, {needed:,} bytes; the file holds {available:,})",
+            path=path,
+        )
     try:
         mapped = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -346,7 +381,14 @@ def _read_npy(path: Path, max_voxels: int) -> tuple[np.ndarray, Spacing, dict[st
 def _read_npz(path: Path, max_voxels: int) -> tuple[np.ndarray, Spacing, dict[str, Any]]:
     try:
         with zipfile.ZipFile(path) as archive:
-            names = {Path(n).stem: n for n in archive.namelist()}
+            members = archive.namelist()
+            names = {Path(n).stem: n for n in members}
+            twice = sorted({n for n in members if members.count(n) > 1})
+            if twice:
+                raise ImageReadError(
+                    f"the .npz holds {', '.join(twice)} more than once (which one is the scan?)",
+                    path=path,
+                )
             if "volume" not in names:
                 raise ImageReadError(
                     f"the .npz has no 'volume' array (arrays: {sorted(names)})", path=path
@@ -362,7 +404,7 @@ def _read_npz(path: Path, max_voxels: int) -> tuple[np.ndarray, Spacing, dict[st
             _check_voxels(tuple(shape), path, max_voxels)
         with np.load(path, allow_pickle=False) as data:
             volume = np.asarray(data["volume"])
-            raw_spacing = np.asarray(data["spacing"], float) if "spacing" in data else None
+            raw_spacing = np.asarray(data["spacing"]) if "spacing" in data else None
     except ImageReadError:
         raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
@@ -373,7 +415,13 @@ def _read_npz(path: Path, max_voxels: int) -> tuple[np.ndarray, Spacing, dict[st
     _check_array(volume, path)
     spacing: Spacing = (None, None, None)
     if raw_spacing is not None:
-        if raw_spacing.shape != (3,) or not np.all(raw_spacing > 0):
+        numeric = raw_spacing.dtype.kind in "iuf"
+        if (
+            not numeric
+            or raw_spacing.shape != (3,)
+            or not np.all(np.isfinite(raw_spacing))
+            or not np.all(raw_spacing > 0)
+        ):
             raise ImageReadError(
                 f"'spacing' must be three positive numbers (z, y, x) in mm, got {raw_spacing}",
                 path=path,

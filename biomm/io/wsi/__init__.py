@@ -7,7 +7,7 @@ Examples:
     (16, 16, 3)
 """
 
-from biomm.io.wsi.base import Slide
+from biomm.io.wsi.base import Slide, SlideDamagedError
 from biomm.io.wsi.factory import open_slide
 from biomm.io.wsi.mpp import MPP_POLICIES, MppResolution, resolve_mpp
 from biomm.io.wsi.openslide_backend import OpenSlideSlide
@@ -19,6 +19,7 @@ __all__ = [
     "MppResolution",
     "OpenSlideSlide",
     "Slide",
+    "SlideDamagedError",
     "TiffSlide",
     "VirtualSlide",
     "open_slide",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -28,6 +29,19 @@ from biomm.io.wsi.mpp import MppPolicy, MppResolution, resolve_mpp
 
 #: A level is used for a target mpp when it is at most this much coarser (rounding slack).
 LEVEL_TOLERANCE = 0.01
+#: Largest level-0 size accepted (pixels): a 75 × 50 mm double-width glass slide scanned whole
+#: at 0.1 µm/px is 3.75·10¹¹ px. A larger header is corrupt or hostile and is refused on open.
+MAX_SLIDE_PIXELS = 4 * 10**11
+#: Largest source window (pixels per side) one thumbnail chunk reads, bounding its memory on
+#: slides without a pyramid (4096² RGB = 48 MiB).
+MAX_CHUNK_SOURCE = 4096
+
+
+class SlideDamagedError(SlideReadError):
+    """The file is damaged in a way no backend can read around (truncated, impossible header).
+
+    :func:`biomm.io.wsi.open_slide` does not try another backend after this error.
+    """
 
 
 class Slide(ABC):
@@ -58,9 +72,17 @@ class Slide(ABC):
         properties: dict[str, str] | None = None,
         mpp: float | tuple[float, float] | None = None,
         mpp_policy: MppPolicy = "require",
+        metadata_warning: str | None = None,
     ) -> None:
         if not level_dimensions or any(w <= 0 or h <= 0 for w, h in level_dimensions):
             raise SlideReadError(f"invalid level dimensions {level_dimensions}", path=path)
+        w0, h0 = (int(v) for v in level_dimensions[0])
+        if w0 * h0 > MAX_SLIDE_PIXELS:
+            raise SlideDamagedError(
+                f"the header claims level-0 dimensions of {w0:,} × {h0:,} = {w0 * h0:,} pixels, "
+                f"above the {MAX_SLIDE_PIXELS:.2g} pixels of any real slide (a corrupt header?)",
+                path=path,
+            )
         self.path = path
         self.level_dimensions = tuple((int(w), int(h)) for w, h in level_dimensions)
         if level_downsamples is None:
@@ -75,6 +97,9 @@ class Slide(ABC):
         self.mpp_resolution: MppResolution = resolve_mpp(
             metadata=metadata_mpp, objective_power=objective_power, user=mpp, policy=mpp_policy
         )
+        if metadata_warning and self.mpp_resolution.source in (None, "objective-power"):
+            warning = "; ".join(w for w in (metadata_warning, self.mpp_resolution.warning) if w)
+            self.mpp_resolution = replace(self.mpp_resolution, warning=warning)
 
     # ---- geometry -----------------------------------------------------------------------
 
@@ -265,13 +290,18 @@ class Slide(ABC):
         height = max(1, round(h0 * base / mpp))
         out = white_canvas(width, height)
         self.thumbnail_bad_chunks = 0
+        self._thumbnail_error: str | None = None
+        _, src, _ = self._source_window(chunk, chunk, mpp)
+        if src > MAX_CHUNK_SOURCE:  # no pyramid level near mpp: read smaller chunks
+            chunk = max(1, chunk * MAX_CHUNK_SOURCE // src)
         for oy in range(0, height, chunk):
             for ox in range(0, width, chunk):
                 cw, ch = min(chunk, width - ox), min(chunk, height - oy)
                 self._read_into(out, ox, oy, cw, ch, mpp)
         if self.thumbnail_bad_chunks and out.min() == 255 and out.max() == 255:
+            last = f" (last error: {self._thumbnail_error})" if self._thumbnail_error else ""
             raise SlideReadError(
-                "no part of the slide could be decoded for a thumbnail",
+                f"no part of the slide could be decoded for a thumbnail{last}",
                 path=self.path or "<memory>",
             )
         return out
@@ -288,7 +318,8 @@ class Slide(ABC):
                 round(ox * scale), round(oy * scale), cw, ch, mpp=mpp
             )
             return
-        except SlideReadError:
+        except SlideReadError as exc:
+            self._thumbnail_error = exc.reason
             _, src_w, src_h = self._source_window(cw, ch, mpp)
         if max(src_w, src_h) <= 256 or max(cw, ch) <= 1:
             self.thumbnail_bad_chunks += 1

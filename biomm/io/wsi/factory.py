@@ -15,11 +15,13 @@ Examples:
 
 from __future__ import annotations
 
+import errno
+import os
 from os import PathLike
 from pathlib import Path
 
 from biomm.errors import SlideReadError
-from biomm.io.wsi.base import Slide
+from biomm.io.wsi.base import Slide, SlideDamagedError
 from biomm.io.wsi.mpp import MppPolicy
 from biomm.io.wsi.openslide_backend import OpenSlideSlide
 from biomm.io.wsi.tiff_backend import TiffSlide
@@ -61,6 +63,15 @@ def open_slide(
     """
     path = Path(path)
     if not path.exists():
+        if path.is_symlink():
+            try:
+                path.stat()
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise SlideReadError("symbolic link loop", path=path) from None
+            raise SlideReadError(
+                f"broken symbolic link (to {os.readlink(path)}, which does not exist)", path=path
+            )
         raise SlideReadError("file not found", path=path)
     if path.is_dir():
         raise SlideReadError("is a folder; give one file of the slide", path=path)
@@ -79,6 +90,8 @@ def open_slide(
     for backend_class in order:
         try:
             return backend_class(path, mpp=mpp, mpp_policy=mpp_policy)  # type: ignore[call-arg]
+        except SlideDamagedError:
+            raise  # truncated or impossible: no other backend can read around it
         except SlideReadError as exc:
             reasons.append(f"{backend_class.backend}: {exc.reason}")
     raise SlideReadError("cannot open the slide (" + "; ".join(reasons) + ")", path=path)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from biomm.errors import SlideReadError
-from biomm.io.wsi.base import Slide, white_canvas
+from biomm.io.wsi.base import Slide, SlideDamagedError, white_canvas
 from biomm.io.wsi.mpp import MppPolicy, tiff_resolution_mpp
 
 
@@ -88,17 +88,24 @@ class TiffSlide(Slide):
         path = Path(path)
         try:
             tif = tifffile.TiffFile(path)
-            pages = _pyramid_pages(tif)
         except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError) as exc:
             raise SlideReadError(f"not a readable TIFF: {exc}", path=path) from None
-        base = pages[0]
-        if base.samplesperpixel < 3 and base.photometric not in (0, 1):
+        except Exception as exc:  # tifffile raises other types on corrupt directories
+            raise SlideReadError(
+                f"not a readable TIFF ({type(exc).__name__}: {exc})", path=path
+            ) from None
+        try:
+            pages = _pyramid_pages(tif)
+            _check_pages(pages, path)
+        except SlideReadError:
+            tif.close()
+            raise
+        except Exception as exc:  # corrupt tags: zero sizes, missing tile tags, bad values
             tif.close()
             raise SlideReadError(
-                f"unsupported TIFF layout: {base.samplesperpixel} sample(s) per pixel, "
-                f"photometric {base.photometric}",
-                path=path,
-            )
+                f"not a readable TIFF ({type(exc).__name__}: {exc})", path=path
+            ) from None
+        base = pages[0]
         self._tif = tif
         self._pages = pages
         self._fd = os.open(path, os.O_RDONLY)
@@ -111,15 +118,20 @@ class TiffSlide(Slide):
         if "|" in description:  # Aperio-style key = value pairs
             for item in description.split("|")[1:]:
                 key, _, value = item.partition("=")
-                key, value = key.strip(), value.strip()
-                properties[f"aperio.{key}"] = value
-                try:
-                    if key == "MPP":
-                        metadata = (float(value), float(value))
-                    elif key == "AppMag":
-                        objective = float(value)
-                except ValueError:
-                    pass
+                properties[f"aperio.{key.strip()}"] = value.strip()
+            objective = _number(properties.get("aperio.AppMag"))
+        mpp_values = [v.strip() for k, v in _key_values(description) if k == "MPP"]
+        mpp_note = None
+        if len(set(mpp_values)) > 1:
+            metadata = None
+            mpp_note = f"conflicting MPP values in the description: {', '.join(mpp_values)}"
+        elif mpp_values:
+            value = _number(mpp_values[0])
+            if value is None:
+                metadata = None
+                mpp_note = f"MPP {mpp_values[0]!r} in the description is not a number"
+            else:
+                metadata = (value, value)
         super().__init__(
             path=path,
             level_dimensions=tuple((p.imagewidth, p.imagelength) for p in pages),
@@ -135,6 +147,7 @@ class TiffSlide(Slide):
             properties=properties,
             mpp=mpp,
             mpp_policy=mpp_policy,
+            metadata_warning=mpp_note,
         )
 
     def _segment(self, page: Any, index: int) -> np.ndarray:
@@ -184,6 +197,12 @@ class TiffSlide(Slide):
                     segment = segment[..., None]
                 if segment.shape[2] == 1:
                     segment = np.repeat(segment, 3, axis=2)
+                if segment.dtype.kind == "f" and not np.isfinite(segment).all():
+                    raise SlideReadError(
+                        f"{'tile' if page.is_tiled else 'strip'} {index} of level {level} holds "
+                        "NaN or infinite (non-finite) pixel values",
+                        path=self.path,
+                    )
                 sx, sy = tx * seg_w, ty * seg_h
                 ix0, iy0 = max(x0, sx), max(y0, sy)
                 ix1 = min(x1, sx + segment.shape[1])
@@ -199,6 +218,74 @@ class TiffSlide(Slide):
         """Close the file."""
         self._tif.close()
         os.close(self._fd)
+
+
+def _key_values(description: str) -> list[tuple[str, str]]:
+    """The ``key = value`` items of an Aperio-style description (after the first ``|``)."""
+    if "|" not in description:
+        return []
+    items = [item.partition("=") for item in description.split("|")[1:]]
+    return [(key.strip(), value.strip()) for key, sep, value in items if sep]
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _check_pages(pages: list[Any], path: Path) -> None:
+    """Refuse layouts this backend cannot read, and data that lies past the end of the file.
+
+    Raises:
+        SlideReadError: For a pixel layout or compression tifffile cannot decode (another
+            backend may still read the file).
+        SlideDamagedError: When a level's tiles or strips end past the end of the file (a
+            truncated copy), or one tile or strip would decode to more than 1 GiB.
+    """
+    import tifffile
+
+    size = path.stat().st_size
+    base = pages[0]
+    if base.samplesperpixel == 2 or (base.samplesperpixel < 3 and base.photometric not in (0, 1)):
+        raise SlideReadError(
+            f"unsupported TIFF layout: {base.samplesperpixel} samples per pixel, "
+            f"photometric {base.photometric}",
+            path=path,
+        )
+    for level, page in enumerate(pages):
+        code = int(page.compression)
+        if code not in tifffile.TIFF.DECOMPRESSORS:
+            name = getattr(page.compression, "name", "unknown")
+            raise SlideReadError(
+                f"unsupported TIFF compression {code} ({name}) in level {level}: no installed "
+                "codec decodes it",
+                path=path,
+            )
+        seg_w = page.tilewidth if page.is_tiled else page.imagewidth
+        seg_h = page.tilelength if page.is_tiled else (page.rowsperstrip or page.imagelength)
+        seg_h = min(seg_h, page.imagelength)
+        seg_bytes = seg_w * seg_h * page.samplesperpixel * max(1, page.bitspersample // 8)
+        if seg_bytes > 1 << 30:
+            raise SlideDamagedError(
+                f"level {level} is stored in {'tiles' if page.is_tiled else 'strips'} of "
+                f"{seg_w:,} × {seg_h:,} pixels ({seg_bytes:,} bytes each), too large to read "
+                "piecewise (a corrupt header?)",
+                path=path,
+            )
+        n = min(len(page.dataoffsets), len(page.databytecounts))
+        offsets = np.asarray(page.dataoffsets[:n], np.int64)
+        counts = np.asarray(page.databytecounts[:n], np.int64)
+        ends = (offsets + counts)[counts > 0]  # a count of 0 is a sparse (empty) segment
+        if len(ends) and int(ends.max()) > size:
+            missing = int((ends > size).sum())
+            raise SlideDamagedError(
+                f"the file is truncated: {missing} of {len(ends)} "
+                f"{'tiles' if page.is_tiled else 'strips'} of level {level} end past the end "
+                f"of the file (it needs {int(ends.max()):,} bytes, it has {size:,})",
+                path=path,
+            )
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:

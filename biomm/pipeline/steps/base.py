@@ -131,6 +131,9 @@ class StepKind:
         path_params: String params that name files (resolved against the YAML's folder when
             such a file exists there); ``Path`` params are resolved anyway.
         needs_cohort: The pipeline must name a cohort.
+        shows_ids: The step writes patient ids for people to read (a report): whether and
+            with which salt ids are pseudonymised enters its key (as a keyed hash, never the
+            salt), so a rerun with another ``--pseudonymise`` setting rewrites it.
     """
 
     name: str
@@ -144,6 +147,7 @@ class StepKind:
     after_all: bool = False
     path_params: tuple[str, ...] = ()
     needs_cohort: bool = True
+    shows_ids: bool = False
 
     def modalities_read(self, params: Any) -> tuple[str, ...]:
         """The cohort modalities whose files this step reads, given its params.

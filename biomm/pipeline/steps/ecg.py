@@ -1,6 +1,8 @@
 """ECG steps: ``ecg.convert``, ``ecg.pretrain`` (MERL), ``ecg.embed`` and ``ecg.zeroshot``.
 
 A record that cannot be read is an item failure (listed in ``failures.csv``), never fatal.
+``ecg.convert`` honours ``--scheduler`` (Dask tasks per chunk of records); ``ecg.embed`` and
+``ecg.zeroshot`` run in this process and say so in the run log when a scheduler is given.
 
 Examples:
     >>> sorted(ecg_pretrain_step().outputs)
@@ -55,9 +57,15 @@ def _check_profile(params: Any) -> list[tuple[str, str]]:
 
 
 def run_convert(params: ConvertParams, ctx: StepContext) -> StepResult:
-    """Convert the cohort's ECGs into an array store in the step folder."""
+    """Convert the cohort's ECGs into an array store; Dask when ``ctx.scheduler`` is set."""
     from biomm.ecg.store import cohort_sources, convert_ecgs
 
+    notes = []
+    if ctx.scheduler != "none":
+        notes.append(
+            f"records read on Dask ({ctx.scheduler}), one task per chunk; the store is written "
+            "by this process (the workers param does not apply)"
+        )
     summary = convert_ecgs(
         cohort_sources(ctx.cohort()),
         ctx.out,
@@ -67,17 +75,23 @@ def run_convert(params: ConvertParams, ctx: StepContext) -> StepResult:
         read_kwargs={"fs": params.fs} if params.fs else None,
         retry_failed=params.retry_failed,
         progress=ctx.progress,
+        scheduler=ctx.scheduler,
+        dask_workers=ctx.dask_workers,
     )
     return StepResult(
         done=summary.done,
         failed=summary.failed,
         metrics={"records_per_second": round(summary.attempted / max(summary.seconds, 1e-9), 1)},
         failures=ctx.out / "failures.csv",
+        notes=notes,
     )
 
 
 def ecg_convert_step() -> StepKind:
     """``ecg.convert``: every ECG read, profiled and stored once (a resumable array store).
+
+    Honours ``--scheduler``: Dask workers read and profile chunks of records, this process
+    writes the store (byte-identical to a run without Dask).
 
     ``${steps.NAME}`` is the store: give it to ``ecg.pretrain``/``ecg.embed`` as ``store:``
     (same profile) or to ``train`` as a modality ``store:``.
@@ -182,16 +196,37 @@ class EmbedParams(BaseModel):
     workers: int = Field(1, ge=1)
 
 
+def _in_process_note(ctx: StepContext, device: str) -> list[str]:
+    """The run-log note of an ECG inference step given a scheduler it does not use.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> ctx = StepContext("emb", Path("."), Path("."), scheduler="local")
+        >>> _in_process_note(ctx, "cuda")[0].startswith("--scheduler local not used")
+        True
+        >>> _in_process_note(StepContext("emb", Path("."), Path(".")), "cpu")
+        []
+    """
+    if ctx.scheduler == "none":
+        return []
+    return [
+        f"--scheduler {ctx.scheduler} not used: inference runs in this process on {device} "
+        "(one process per GPU suits a memory-mapped store); to read the records on Dask, give "
+        "store: an ecg.convert step with the checkpoint's profile and the same records"
+    ]
+
+
 def _write_failures(failures: list[dict[str, Any]], path: Path) -> Path:
     columns = ["record_id", "patient_id", "source", "error"]
     return atomic_write_table(pd.DataFrame(failures, columns=columns), path)
 
 
 def run_ecg_embed(params: EmbedParams, ctx: StepContext) -> StepResult:
-    """Embed the cohort's ECGs into ``ctx.out/embeddings.h5``."""
+    """Embed the cohort's ECGs into ``ctx.out/embeddings.h5`` (in this process)."""
     from biomm.ecg.inference import embed_cohort, write_embeddings
     from biomm.ecg.merl import load_checkpoint
 
+    notes = _in_process_note(ctx, params.device)
     net, config = load_checkpoint(params.model)
     result = embed_cohort(
         net,
@@ -204,13 +239,19 @@ def run_ecg_embed(params: EmbedParams, ctx: StepContext) -> StepResult:
         workers=params.workers,
         progress=ctx.progress,
     )
-    meta = {"checkpoint": str(params.model), "profile": config["profile"], "model": config["model"]}
+    meta = {
+        "checkpoint": str(params.model),
+        "weights_sha256": config["weights_sha256"],
+        "profile": config["profile"],
+        "model": config["model"],
+    }
     write_embeddings(result, ctx.out / "embeddings.h5", meta)
     return StepResult(
         done=len(result.index),
         failed=len(result.failures),
         metrics={"embed_dim": int(result.embeddings.shape[1])},
         failures=_write_failures(result.failures, ctx.out / "failures.csv"),
+        notes=notes,
     )
 
 
@@ -301,7 +342,7 @@ def run_zeroshot(params: ZeroShotParams, ctx: StepContext) -> StepResult:
     for mode, entry in summary["modes"].items():
         if entry.get("macro_auroc") is not None:
             metrics[f"{mode}_macro_auroc"] = round(float(entry["macro_auroc"]), 4)
-    notes = []
+    notes = _in_process_note(ctx, params.device)
     if summary["missing_label_columns"]:
         notes.append(f"label columns not in the manifest: {summary['missing_label_columns']}")
     return StepResult(

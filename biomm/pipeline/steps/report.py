@@ -244,6 +244,7 @@ def report_step() -> StepKind:
         summary="HTML report: the last train step, every step's status, zero-shot results.",
         after_all=True,
         needs_cohort=False,
+        shows_ids=True,
     )
 
 

@@ -36,6 +36,8 @@ class WsiEmbedParams(BaseModel):
         mpp_policy: Without mpp: ``require`` (fail the slide) or ``objective-power``.
         mpp_column: Manifest column with per-slide level-0 µm/px (used when present).
         backend: ``auto``, ``openslide`` or ``tifffile``.
+        trust_pickle: Allow pickle-based ``weights`` (``.pt``/``.pth``/``.bin``), which can
+            run code when loaded; without it only safetensors are read.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -52,14 +54,16 @@ class WsiEmbedParams(BaseModel):
     mpp_policy: Literal["require", "objective-power"] = "require"
     mpp_column: str = "mpp"
     backend: str = "auto"
+    trust_pickle: bool = False
 
 
 def _encoder_kwargs(params: WsiEmbedParams) -> dict[str, Any]:
+    trust: dict[str, Any] = {"trust_pickle": True} if params.trust_pickle else {}
     if params.encoder == "hf_image":
         if not params.weights:
             raise ConfigError("encoder hf_image needs `weights:` (a hub id or a local folder)")
-        return {"model": params.weights}
-    return {"weights": params.weights} if params.weights else {}
+        return {"model": params.weights, **trust}
+    return {"weights": params.weights, **trust} if params.weights else trust
 
 
 def _check(params: WsiEmbedParams) -> list[tuple[str, str]]:

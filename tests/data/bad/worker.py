@@ -2,7 +2,8 @@
 
 Usage: ``python -m tests.data.bad.worker READER CORPUS_DIR CASE [CASE ...]``. Each finished
 case prints ``{"case", "outcome", "classes", "message", "seconds"}`` where ``outcome`` is
-``raised`` or ``returned`` and ``classes`` is the exception's class names along its MRO. The
+``raised`` or ``returned``, ``classes`` is the exception's class names along its MRO and
+``reason`` a biomm error's message without the file name. The
 parent notices a crash (the process dies mid-case) or a hang (no line within its time limit).
 """
 
@@ -49,6 +50,7 @@ def main(argv: list[str]) -> int:
                     classes=[c.__name__ for c in type(exc).__mro__],
                     module=type(exc).__module__,
                     message=str(exc),
+                    reason=getattr(exc, "reason", None),
                 )
             else:
                 result.update(outcome="returned", classes=[], message="")
