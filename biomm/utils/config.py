@@ -70,7 +70,8 @@ BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"MM\x00*", "a TIFF image"),
     (b"\x7fELF", "an executable (ELF)"),
 )
-_TEXT_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+#: Byte-order marks and the codec each implies.
+TEXT_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -133,7 +134,7 @@ def decode_text_bytes(
         biomm.errors.ConfigError: c.yaml: not UTF-8 text: invalid byte 0xfc at byte 3 \
 (re-save the file as UTF-8)
     """
-    codec = next((c for bom, c in _TEXT_BOMS if data.startswith(bom)), None)
+    codec = next((c for bom, c in TEXT_BOMS if data.startswith(bom)), None)
     if codec is None:
         reason = binary_content(data)
         if reason:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from biomm.errors import ECGReadError
+from biomm.io._files import read_npy_header
 from biomm.io.ecg.dicom import is_dicom_file, nan_counts, read_dicom_ecg
 from biomm.io.ecg.leads import canonical_lead
 from biomm.io.ecg.record import ECG
@@ -634,13 +635,7 @@ def _check_npy_header(fh: Any, size: int, path: Path, what: str = "") -> None:
     NumPy would allocate the declared size first, so a corrupt header could ask for terabytes.
     """
     try:
-        version = np.lib.format.read_magic(fh)
-        read_header = (
-            np.lib.format.read_array_header_1_0
-            if version == (1, 0)
-            else np.lib.format.read_array_header_2_0
-        )
-        shape, _, dtype = read_header(fh)
+        shape, dtype = read_npy_header(fh)
     except (ValueError, OSError, EOFError) as exc:
         raise ECGReadError(f"unreadable NumPy file: bad {what}header ({exc})", path=path) from None
     if dtype.hasobject:

@@ -48,7 +48,7 @@ from typing import Any, Literal
 
 from biomm.errors import ReportReadError
 from biomm.io.reports.sections import split_sections
-from biomm.utils.config import binary_content
+from biomm.utils.config import TEXT_BOMS, binary_content
 
 #: File name endings read as plain-text reports.
 REPORT_SUFFIXES = (".txt", ".md", ".text")
@@ -65,13 +65,6 @@ UNSUPPORTED_SUFFIXES = {
 #: Default size limit of one report file.
 MAX_REPORT_BYTES = 1 << 20
 
-_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
 _RTF = b"{\\rtf"
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
@@ -192,7 +185,7 @@ def _decode(data: bytes, source: Any, encoding: str | None) -> tuple[str, str]:
         except LookupError:
             raise ReportReadError(f"unknown encoding {encoding!r}", path=source) from None
         return _strict(data, encoding, source), encoding
-    for bom, codec in _BOMS:
+    for bom, codec in TEXT_BOMS:
         if data.startswith(bom):
             body = data[len(bom) :]
             if codec == "utf-16" and body and b"\x00" not in body and body.isascii():

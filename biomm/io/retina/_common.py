@@ -9,12 +9,11 @@ Examples:
 
 from __future__ import annotations
 
-import errno
-import os
 from os import PathLike
 from pathlib import Path
 
 from biomm.errors import ImageReadError
+from biomm.io._files import missing_reason
 
 #: Leading bytes of the formats the readers recognise by content, not by extension.
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -59,17 +58,9 @@ def check_file(path: str | PathLike[str]) -> tuple[Path, bytes]:
         biomm.errors.ImageReadError: no/such/file.png: file not found
     """
     path = Path(path)
-    if not path.exists():
-        if path.is_symlink():
-            try:
-                path.stat()
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    raise ImageReadError("symbolic link loop", path=path) from None
-            raise ImageReadError(
-                f"broken symbolic link (to {os.readlink(path)}, which does not exist)", path=path
-            )
-        raise ImageReadError("file not found", path=path)
+    reason = missing_reason(path)
+    if reason is not None:
+        raise ImageReadError(reason, path=path)
     if not path.is_file():
         raise ImageReadError("not a file (a folder or a device)", path=path)
     try:

@@ -31,6 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from biomm.errors import ImageReadError, InputError
+from biomm.io._files import read_npy_header
 from biomm.io.retina._common import check_file, sniff_format
 
 #: Largest volume accepted (voxels), checked from headers before reading: 500 M voxels is
@@ -329,13 +330,7 @@ def _check_array(array: np.ndarray, path: Path) -> None:
 def _npy_header(handle: Any, path: Path, what: str) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype from a ``.npy`` header (the handle is left at the start of the data)."""
     try:
-        version = np.lib.format.read_magic(handle)
-        read_header = (
-            np.lib.format.read_array_header_1_0
-            if version == (1, 0)
-            else np.lib.format.read_array_header_2_0
-        )
-        shape, _, dtype = read_header(handle)
+        shape, dtype = read_npy_header(handle)
     except (ValueError, OSError, EOFError) as exc:
         raise ImageReadError(
             f"cannot read the {what}: its header is corrupt ({exc})", path=path

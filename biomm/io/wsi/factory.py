@@ -15,12 +15,11 @@ Examples:
 
 from __future__ import annotations
 
-import errno
-import os
 from os import PathLike
 from pathlib import Path
 
 from biomm.errors import SlideReadError
+from biomm.io._files import missing_reason
 from biomm.io.wsi.base import Slide, SlideDamagedError
 from biomm.io.wsi.mpp import MppPolicy
 from biomm.io.wsi.openslide_backend import OpenSlideSlide
@@ -62,17 +61,9 @@ def open_slide(
         biomm.errors.SlideReadError: /no/such/slide.svs: file not found
     """
     path = Path(path)
-    if not path.exists():
-        if path.is_symlink():
-            try:
-                path.stat()
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    raise SlideReadError("symbolic link loop", path=path) from None
-            raise SlideReadError(
-                f"broken symbolic link (to {os.readlink(path)}, which does not exist)", path=path
-            )
-        raise SlideReadError("file not found", path=path)
+    reason = missing_reason(path)
+    if reason is not None:
+        raise SlideReadError(reason, path=path)
     if path.is_dir():
         raise SlideReadError("is a folder; give one file of the slide", path=path)
     if path.stat().st_size == 0:
