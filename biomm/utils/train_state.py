@@ -24,7 +24,6 @@ Examples:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from os import PathLike
@@ -35,18 +34,11 @@ import numpy as np
 import torch
 
 from biomm.utils.atomic import atomic_path, atomic_write_text
+from biomm.utils.checkpoint import sha256_file
 
 TENSORS_FILE = "state.safetensors"
 META_FILE = "state.json"
 KIND = "biomm-train-state"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -150,7 +142,7 @@ def save_train_state(
         save_file(tensors, str(tmp))
     meta = {
         "kind": KIND,
-        "tensors_sha256": _sha256(folder / TENSORS_FILE),
+        "tensors_sha256": sha256_file(folder / TENSORS_FILE),
         "optimizer": opt_meta,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": scaler.state_dict() if scaler is not None else None,
@@ -186,7 +178,7 @@ def load_train_state(
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except ValueError:
         return None
-    if meta.get("kind") != KIND or meta.get("tensors_sha256") != _sha256(tensors_path):
+    if meta.get("kind") != KIND or meta.get("tensors_sha256") != sha256_file(tensors_path):
         return None  # torn by a kill between the two renames
     from safetensors.torch import load_file
 
