@@ -16,7 +16,11 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import threading
+from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -57,6 +61,44 @@ def _pyramid_pages(tif: Any) -> list[Any]:
     return pages
 
 
+class _TifffileMessages(logging.Filter):
+    """Hold back what tifffile logs while this thread opens a slide, to put it in the error.
+
+    tifffile logs the real cause of some failures ("invalid offset to first page 609822") and
+    then raises something vague (``IndexError``); a cohort run should show one clear error per
+    slide, not stray log lines. Other threads and other times are untouched.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        held = getattr(self._local, "messages", None)
+        if held is None:
+            return True
+        held.append(record.getMessage().split("> ", 1)[-1])  # drop tifffile's object repr
+        return False
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[list[str]]:
+        self._local.messages = messages = []
+        try:
+            yield messages
+        finally:
+            self._local.messages = None
+
+
+_TIFFFILE_MESSAGES = _TifffileMessages()
+logging.getLogger("tifffile").addFilter(_TIFFFILE_MESSAGES)
+
+
+def _with_cause(reason: str, messages: list[str]) -> str:
+    """``reason`` plus what tifffile logged while failing (its first distinct lines)."""
+    said = list(dict.fromkeys(m for m in messages if m))[:2]
+    return f"{reason}; tifffile: {'; '.join(said)}" if said else reason
+
+
 class TiffSlide(Slide):
     """A TIFF/OME-TIFF slide read with tifffile (+ imagecodecs for JPEG, JPEG 2000, LZW…).
 
@@ -86,25 +128,25 @@ class TiffSlide(Slide):
         import tifffile
 
         path = Path(path)
-        try:
-            tif = tifffile.TiffFile(path)
-        except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError) as exc:
-            raise SlideReadError(f"not a readable TIFF: {exc}", path=path) from None
-        except Exception as exc:  # tifffile raises other types on corrupt directories
-            raise SlideReadError(
-                f"not a readable TIFF ({type(exc).__name__}: {exc})", path=path
-            ) from None
-        try:
-            pages = _pyramid_pages(tif)
-            _check_pages(pages, path)
-        except SlideReadError:
-            tif.close()
-            raise
-        except Exception as exc:  # corrupt tags: zero sizes, missing tile tags, bad values
-            tif.close()
-            raise SlideReadError(
-                f"not a readable TIFF ({type(exc).__name__}: {exc})", path=path
-            ) from None
+        with _TIFFFILE_MESSAGES.held() as messages:
+            try:
+                tif = tifffile.TiffFile(path)
+            except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError) as exc:
+                reason = _with_cause(f"not a readable TIFF: {exc}", messages)
+                raise SlideReadError(reason, path=path) from None
+            except Exception as exc:  # tifffile raises other types on corrupt directories
+                reason = f"not a readable TIFF ({type(exc).__name__}: {exc})"
+                raise SlideReadError(_with_cause(reason, messages), path=path) from None
+            try:
+                pages = _pyramid_pages(tif)
+                _check_pages(pages, path)
+            except SlideReadError:
+                tif.close()
+                raise
+            except Exception as exc:  # corrupt tags: zero sizes, missing tile tags, bad values
+                tif.close()
+                reason = f"not a readable TIFF ({type(exc).__name__}: {exc})"
+                raise SlideReadError(_with_cause(reason, messages), path=path) from None
         base = pages[0]
         self._tif = tif
         self._pages = pages

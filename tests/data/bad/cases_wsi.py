@@ -169,6 +169,13 @@ def _truncated_in_header(folder: Path, rng: np.random.Generator) -> str:
     return "slide.tif"
 
 
+def _first_ifd_past_eof(folder: Path, rng: np.random.Generator) -> str:
+    data = bytearray(tiled_tiff(rng))
+    data[4:8] = struct.pack("<I", len(data) + 1000)  # the header points past the end
+    (folder / "slide.tif").write_bytes(bytes(data))
+    return "slide.tif"
+
+
 def _zero_length(folder: Path, rng: np.random.Generator) -> str:
     (folder / "slide.svs").write_bytes(b"")
     return "slide.svs"
@@ -329,6 +336,14 @@ def _tile_size_text(folder: Path, rng: np.random.Generator) -> str:
 
 
 CASES = [
+    Case(
+        "first-ifd-past-eof",
+        "a tiled TIFF whose header points its first image directory past the end of the file",
+        "SlideReadError",
+        r"invalid offset to first page",
+        _first_ifd_past_eof,
+        "header-vs-data",
+    ),
     Case(
         "truncated-mid-tile",
         "an Aperio SVS cut in the middle of its last tile (interrupted copy)",
